@@ -1,0 +1,5 @@
+"""`python -m ssehub` runs the CLI."""
+
+from ssehub.cli import main
+
+main()

@@ -1,0 +1,273 @@
+"""The `ssehub` command line: thin wrappers over one library call each; heavy imports inside the commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ssehub.errors import SsehubError
+from ssehub.settings import Settings
+
+log = logging.getLogger("ssehub")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ssehub errors into one line on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SsehubError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data folder (store and index). Default ./data, env SSEHUB_DATA_DIR.")
+@click.option("--sources", "sources", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sources file. Default ./sources.yaml, env SSEHUB_SOURCES.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="ssehub")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, sources: Path | None, verbose: int) -> None:
+    """ssehub: harvest, index and search Social and Solidarity Economy literature by SDG.
+
+    Example: ssehub harvest && ssehub index && ssehub serve
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    overrides = {k: v for k, v in {"data_dir": data_dir, "sources": sources}.items() if v is not None}
+    try:
+        ctx.obj = {"settings": Settings(**overrides)}
+    except ValueError as exc:  # pydantic's ValidationError: a bad SSEHUB_* value
+        raise click.UsageError(f"bad setting: {' '.join(str(exc).split())}") from None
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.pass_context
+@reports_errors
+def harvest(ctx: click.Context, ids: tuple[str, ...]) -> None:
+    """Harvest all enabled sources, or the named ones; incremental.
+
+    Example: ssehub harvest unsse socioeco
+    """
+    from harvester.run import harvest as run_harvest
+
+    reports = run_harvest(_settings(ctx), list(ids) or None, progress=sys.stderr.isatty())
+    for r in reports:
+        c = r["counts"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.get("failed_by_reason", {}).items()))
+        click.echo(
+            f"{r['source']}: run {r['run_id']}: fetched {c.get('fetched', 0)}, new {c.get('new', 0)}, "
+            f"updated {c.get('updated', 0)}, unchanged {c.get('unchanged', 0) + c.get('not_modified', 0)}, "
+            f"withdrawn {c.get('withdrawn', 0)}, failed {c.get('failed', 0)}" + (f" ({reasons})" if reasons else "")
+        )
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Re-chunk, re-embed and re-tag every document.")
+@click.pass_context
+@reports_errors
+def index(ctx: click.Context, rebuild: bool) -> None:
+    """Chunk, embed and SDG-tag what is new or changed, then write the search index.
+
+    Example: ssehub index --rebuild
+    """
+    from indexer.pipeline import index as run_index
+
+    report = run_index(_settings(ctx), rebuild=rebuild, progress=sys.stderr.isatty())
+    click.echo("indexed: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.pass_context
+@reports_errors
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the API and the search page.
+
+    Example: ssehub serve --port 8080
+    """
+    import uvicorn
+
+    from searchapi.app import create_app
+
+    settings = _settings(ctx)
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"serving http://{host}:{port}/ (API under /api, Ctrl-C stops)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", "source_id", default="import", show_default=True, help="Source id of the documents.")
+@click.pass_context
+@reports_errors
+def import_cmd(ctx: click.Context, file: Path, source_id: str) -> None:
+    """Add documents given as JSON lines ({"id", "text", "title", "url", "lang", "published", "authors", "type"}).
+
+    Example: ssehub import papers.jsonl --source mylib
+    """
+    from ssehub.importer import import_jsonl
+    from ssehub.store import Store
+
+    report = import_jsonl(Store(_settings(ctx).store_path), file, source_id)
+    for message in report.errors[:50]:
+        click.echo(f"{file}: {message} (skipped)", err=True)
+    if len(report.errors) > 50:
+        click.echo(f"{file}: ... and {len(report.errors) - 50} more bad lines", err=True)
+    click.echo(
+        f"{source_id}: read {report.read}, new {report.new}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, skipped {report.skipped}. Next: ssehub index"
+    )
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@click.option("--sdg", type=click.IntRange(1, 17), multiple=True, help="Only documents tagged with this SDG (repeatable).")
+@click.option("--lang", multiple=True, help="Only documents in this language (repeatable).")
+@click.option("--source", multiple=True, help="Only documents of this source (repeatable).")
+@click.option("--type", "doc_type", multiple=True, help="Only documents of this type (repeatable).")
+@click.option("--year-from", type=int, default=None)
+@click.option("--year-to", type=int, default=None)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the same object as GET /api/search.")
+@click.pass_context
+@reports_errors
+def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str, ...], source: tuple[str, ...],
+           doc_type: tuple[str, ...], year_from: int | None, year_to: int | None, limit: int, mode: str,
+           as_json: bool) -> None:
+    """Search the index.
+
+    Example: ssehub search "fair trade" --sdg 12 --json
+    """
+    from searchapi.search import Searcher
+    from ssehub.embed import load_embedder
+    from ssehub.store import Filters, Store
+
+    settings = _settings(ctx)
+    filters = Filters(sdg=list(sdg), lang=list(lang), source=list(source), type=list(doc_type),
+                      year_from=year_from, year_to=year_to)
+    embedder = load_embedder(settings) if mode != "keyword" and query else None
+    searcher = Searcher(Store(settings.store_path, create=False), embedder, settings.index_dir)
+    try:
+        result = searcher.search(query or None, filters, mode, limit)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{result['total']} documents")
+    for i, hit in enumerate(result["results"], start=1):
+        sdgs = " ".join(f"SDG{t['sdg']}" for t in hit["sdgs"])
+        click.echo(f"{i:>2}. {hit['title'] or hit['id']} [{hit['lang']}, {hit['published'] or 'n.d.'}, {hit['source']}] {sdgs}")
+        click.echo(f"    {hit['url']}")
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), help='File of {"id", "text"} lines.')
+@click.pass_context
+@reports_errors
+def tag(ctx: click.Context, text: str | None, jsonl: Path | None) -> None:
+    """SDG tags of TEXT (or of each line of --jsonl FILE), one JSON object per input, best first.
+
+    Example: ssehub tag "Women's cooperatives give rural women income and a voice"
+    """
+    from ssehub.tagging import tag_inputs
+
+    if (text is None) == (jsonl is None):
+        raise click.UsageError("give either TEXT or --jsonl FILE")
+    for line in tag_inputs(_settings(ctx), text, jsonl):
+        click.echo(json.dumps(line, ensure_ascii=False))
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+@reports_errors
+def sources(ctx: click.Context) -> None:
+    """List the sources with their last harvest.
+
+    Example: ssehub sources check
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ssehub.status import source_table
+
+    for line in source_table(_settings(ctx)):
+        click.echo(line)
+
+
+@sources.command()
+@click.pass_context
+@reports_errors
+def check(ctx: click.Context) -> None:
+    """Validate the sources file; each problem names the source and the field.
+
+    Example: ssehub --sources my-sources.yaml sources check
+    """
+    from ssehub.status import check_sources
+
+    problems, count = check_sources(_settings(ctx).sources)
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{_settings(ctx).sources}: {count} sources, all valid")
+
+
+@cli.command()
+@click.pass_context
+@reports_errors
+def status(ctx: click.Context) -> None:
+    """Counts of sources, documents, chunks, tagged documents, and the last runs.
+
+    Example: ssehub --data /srv/ssehub status
+    """
+    from ssehub.status import status_lines
+
+    for line in status_lines(_settings(ctx)):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port of the API and UI (default 8000).")
+@click.option("--no-serve", is_flag=True, help="Stop after indexing; `ssehub serve` serves the result.")
+@click.pass_context
+@reports_errors
+def demo(ctx: click.Context, port: int | None, no_serve: bool) -> None:
+    """Bundled demo sites on 127.0.0.1 -> harvest -> index -> serve.
+
+    Example: ssehub demo --port 8000
+    """
+    from ssehub.demo.run import run_demo
+
+    settings = _settings(ctx)
+    run_demo(settings, port or settings.port, serve=not no_serve)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="ssehub")

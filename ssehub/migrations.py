@@ -1,0 +1,75 @@
+"""Numbered schema migrations of the store (sqlite-utils Migrations); append, never edit."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ssehub")
+
+
+def _run(db: Database, script: str) -> None:
+    """Run a script statement by statement, inside the migration's transaction (executescript would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations()
+def m001_create_tables(db: Database) -> None:
+    """Sources, pages, documents, chunks (with embeddings), SDG tags, runs and their errors."""
+    _run(
+        db,
+        """
+        CREATE TABLE sources (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL,
+            url TEXT NOT NULL DEFAULT '', config TEXT NOT NULL DEFAULT '{}',
+            origin TEXT NOT NULL DEFAULT 'yaml', enabled INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE pages (
+            url TEXT PRIMARY KEY, source_id TEXT NOT NULL, document_id TEXT,
+            status INTEGER, etag TEXT, last_modified TEXT, content_hash TEXT,
+            fetched_at TEXT, error TEXT
+        );
+        CREATE INDEX pages_source ON pages(source_id);
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY, source_id TEXT NOT NULL, url TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '', text TEXT NOT NULL, lang TEXT NOT NULL DEFAULT '',
+            published TEXT, year INTEGER, authors TEXT NOT NULL DEFAULT '[]',
+            type TEXT NOT NULL DEFAULT 'other', parent_id TEXT, licence TEXT NOT NULL DEFAULT '',
+            extra TEXT NOT NULL DEFAULT '{}', hash TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active', hidden INTEGER NOT NULL DEFAULT 0,
+            manual_sdgs TEXT, indexed_hash TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        CREATE INDEX documents_source ON documents(source_id);
+        CREATE INDEX documents_published ON documents(published);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, document_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            text TEXT NOT NULL, hash TEXT NOT NULL, embedding BLOB, model TEXT,
+            UNIQUE(document_id, seq)
+        );
+        CREATE INDEX chunks_hash ON chunks(hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE sdg_tags (
+            document_id TEXT NOT NULL, sdg INTEGER NOT NULL, score REAL NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '', targets TEXT NOT NULL DEFAULT '[]',
+            origin TEXT NOT NULL DEFAULT 'auto', PRIMARY KEY (document_id, sdg, origin)
+        );
+        CREATE INDEX sdg_tags_sdg ON sdg_tags(sdg);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL DEFAULT 'harvest',
+            sources TEXT NOT NULL DEFAULT '[]', started_at TEXT NOT NULL, finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running', counts TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE run_errors (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, source_id TEXT NOT NULL,
+            url TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', at TEXT NOT NULL
+        );
+        CREATE INDEX run_errors_run ON run_errors(run_id);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )

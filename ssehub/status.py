@@ -1,0 +1,66 @@
+"""Plain-text reports for `ssehub status` and `ssehub sources`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from ssehub.errors import ConfigError
+from ssehub.settings import Settings
+from ssehub.sources import load_sources, parse_sources
+from ssehub.store import Store
+
+
+def check_sources(path: Path) -> tuple[list[str], int]:
+    """Every problem of a sources file (naming source and field), and the number of valid sources."""
+    if not path.exists():
+        return [f"{path}: no such file (create it, or pass --sources FILE)"], 0
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        return [f"{path}: not valid YAML: {' '.join(str(exc).split())}"], 0
+    good, problems = parse_sources(data, str(path))
+    return [f"{path}: {p}" for p in problems], len(good)
+
+
+def _run_summary(run: dict | None) -> str:
+    if not run:
+        return "never harvested"
+    c = run["counts"]
+    return (f"run {run['id']} {run['status']} {run['started_at']}: new {c.get('new', 0)}, updated {c.get('updated', 0)}, "
+            f"failed {c.get('failed', 0)}")
+
+
+def source_table(settings: Settings) -> Iterator[str]:
+    """One line per source: from the sources file, and import-only sources from the store."""
+    store = Store(settings.store_path)
+    known = {row["id"]: row for row in store.sources()}
+    try:
+        configured = load_sources(settings.sources, strict=False)
+    except ConfigError as exc:
+        configured = []
+        yield f"({exc})"
+    for src in configured:
+        row = known.pop(src.id, None)
+        state = "enabled" if src.enabled else "disabled"
+        docs = row["documents"] if row else 0
+        yield f"{src.id:<20} {src.kind:<9} {state:<8} {docs:>6} docs  {src.url}  [{_run_summary(store.last_run(src.id))}]"
+    for sid, row in known.items():
+        yield f"{sid:<20} {row['kind']:<9} {'stored':<8} {row['documents']:>6} docs  {row['url'] or '(' + row['origin'] + ')'}"
+
+
+def status_lines(settings: Settings) -> Iterator[str]:
+    """Counts and the last runs."""
+    store = Store(settings.store_path)
+    c = store.counts()
+    yield f"store: {settings.store_path}"
+    yield (f"sources {c['sources']}, documents {c['documents']} (withdrawn {c['withdrawn']}, hidden {c['hidden']}), "
+           f"indexed {c['indexed']}, chunks {c['chunks']}, tagged {c['tagged']}")
+    manifest = settings.index_dir / "manifest.json"
+    yield f"index: {manifest.read_text(encoding='utf-8') if manifest.exists() else 'none (run `ssehub index`)'}"
+    for run in store.runs(limit=5):
+        yield f"run {run['id']} {run['kind']} {','.join(run['sources'])} {run['status']} {run['started_at']}: " + ", ".join(
+            f"{k} {v}" for k, v in run["counts"].items() if not isinstance(v, dict)
+        )

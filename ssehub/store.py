@@ -1,0 +1,557 @@
+"""The store: one SQLite file, the only module that writes SQL. Every stage meets here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ssehub.errors import NotFound, StoreError
+from ssehub.migrations import migrations
+from ssehub.models import Chunk, Document
+from ssehub.sources import SourceConfig
+
+FACETS = ("sdg", "lang", "source", "type", "year")
+
+
+def now() -> str:
+    """UTC timestamp in ISO form."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def year_of(published: str | None) -> int | None:
+    """The year of an ISO date (or None)."""
+    if published and len(published) >= 4 and published[:4].isdigit():
+        return int(published[:4])
+    return None
+
+
+@dataclass
+class Filters:
+    """Search filters: OR within one field, AND across fields (CONTRACT section 4)."""
+
+    sdg: list[int] = field(default_factory=list)
+    lang: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL condition on `documents d` and its parameters."""
+        clauses = ["d.status = 'active'", "d.hidden = 0"]
+        params: list[Any] = []
+        for column, values in (("lang", self.lang), ("source_id", self.source), ("type", self.type)):
+            if values:
+                clauses.append(f"d.{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        if self.year_from is not None:
+            clauses.append("d.year >= ?")
+            params.append(self.year_from)
+        if self.year_to is not None:
+            clauses.append("d.year <= ?")
+            params.append(self.year_to)
+        if self.sdg:
+            clauses.append(
+                f"d.id IN (SELECT t.document_id FROM effective_tags t WHERE t.sdg IN ({','.join('?' * len(self.sdg))}))"
+            )
+            params.extend(self.sdg)
+        return " AND ".join(clauses), params
+
+
+# Manual tags replace the tagger's for a document that has them.
+EFFECTIVE_TAGS = """
+CREATE TEMP VIEW IF NOT EXISTS effective_tags AS
+SELECT t.document_id, t.sdg, t.score, t.evidence, t.targets, t.origin
+FROM sdg_tags t JOIN documents d ON d.id = t.document_id
+WHERE (d.manual_sdgs IS NULL AND t.origin = 'auto') OR (d.manual_sdgs IS NOT NULL AND t.origin = 'manual')
+"""
+
+
+class Store:
+    """SQLite store in WAL mode; safe to share between threads (writes are serialised)."""
+
+    def __init__(self, path: Path | str, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no store at {self.path}: run `ssehub harvest` or `ssehub import` first")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+            self.db = Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self._lock = threading.RLock()
+            with self._lock:
+                migrations.apply(self.db)
+            self.db.execute(EFFECTIVE_TAGS)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One unit of work: all of it is written, or none."""
+        with self._lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    # -- sources ---------------------------------------------------------------------------
+
+    def upsert_source(self, src: SourceConfig, origin: str = "yaml") -> None:
+        """Record a source (its whole config as JSON)."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO sources (id, name, kind, url, config, origin, enabled, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET name=excluded.name, kind=excluded.kind, url=excluded.url,
+                   config=excluded.config, enabled=excluded.enabled""",
+                [src.id, src.name, src.kind, src.url, src.model_dump_json(), origin, int(src.enabled), now()],
+            )
+
+    def sources(self) -> list[dict[str, Any]]:
+        """All recorded sources with their document count and last run."""
+        rows = self._rows(
+            """SELECT s.id, s.name, s.kind, s.url, s.origin, s.enabled,
+                      (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.status = 'active') AS documents
+               FROM sources s ORDER BY s.id"""
+        )
+        for row in rows:
+            row["last_run"] = self.last_run(row["id"])
+        return rows
+
+    def source_ids(self) -> set[str]:
+        """Ids of recorded sources."""
+        return {r["id"] for r in self._rows("SELECT id FROM sources")}
+
+    # -- pages (what the harvester fetched, for conditional requests) ----------------------
+
+    def page(self, url: str) -> dict[str, Any] | None:
+        """The last fetch of a URL."""
+        return self._one("SELECT * FROM pages WHERE url = ?", [url])
+
+    def pages_of(self, source_id: str) -> dict[str, dict[str, Any]]:
+        """Every fetched page of a source, by URL."""
+        return {r["url"]: r for r in self._rows("SELECT * FROM pages WHERE source_id = ?", [source_id])}
+
+    def record_page(self, url: str, source_id: str, **fields: Any) -> None:
+        """Insert or update what is known of a fetched URL (status, etag, last_modified, content_hash, ...)."""
+        fields = {"fetched_at": now(), **fields}
+        cols = ", ".join(["url", "source_id", *fields])
+        marks = ", ".join("?" * (len(fields) + 2))
+        updates = ", ".join(f"{k}=excluded.{k}" for k in ["source_id", *fields])
+        with self.transaction():
+            self.db.execute(
+                f"INSERT INTO pages ({cols}) VALUES ({marks}) ON CONFLICT(url) DO UPDATE SET {updates}",
+                [url, source_id, *fields.values()],
+            )
+
+    # -- documents -------------------------------------------------------------------------
+
+    def upsert_document(self, doc: Document) -> str:
+        """Store a document; returns 'new', 'updated' or 'unchanged' (same content hash)."""
+        h = doc.hash
+        with self.transaction():
+            old = self._one("SELECT hash, status FROM documents WHERE id = ?", [doc.id])
+            if old and old["hash"] == h and old["status"] == "active":
+                return "unchanged"
+            values = {
+                "source_id": doc.source_id, "url": doc.url, "title": doc.title, "text": doc.text,
+                "lang": doc.lang, "published": doc.published, "year": year_of(doc.published),
+                "authors": json.dumps(doc.authors, ensure_ascii=False), "type": doc.type,
+                "parent_id": doc.parent_id, "licence": doc.licence,
+                "extra": json.dumps(doc.extra, ensure_ascii=False), "hash": h, "status": "active",
+                "updated_at": now(),
+            }
+            if old:
+                sets = ", ".join(f"{k} = ?" for k in values)
+                self.db.execute(f"UPDATE documents SET {sets} WHERE id = ?", [*values.values(), doc.id])
+                return "updated"
+            values |= {"id": doc.id, "created_at": values["updated_at"]}
+            cols = ", ".join(values)
+            self.db.execute(f"INSERT INTO documents ({cols}) VALUES ({','.join('?' * len(values))})", list(values.values()))
+            return "new"
+
+    def withdraw_document(self, doc_id: str) -> bool:
+        """Mark a document gone upstream: kept with its history, out of search. True if it was active."""
+        with self.transaction():
+            cur = self.db.execute(
+                "UPDATE documents SET status = 'withdrawn', updated_at = ? WHERE id = ? AND status = 'active'", [now(), doc_id]
+            )
+            return cur.rowcount > 0
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """One document with all fields, decoded, and its effective SDG tags."""
+        row = self._one("SELECT * FROM documents WHERE id = ?", [doc_id])
+        if row is None:
+            raise NotFound(f"no document {doc_id!r}")
+        return self._decode(row) | {"sdgs": self.tags([doc_id]).get(doc_id, [])}
+
+    @staticmethod
+    def _decode(row: dict[str, Any]) -> dict[str, Any]:
+        for key in ("authors", "extra", "manual_sdgs"):
+            if key in row and isinstance(row[key], str):
+                row[key] = json.loads(row[key])
+        if "hidden" in row:
+            row["hidden"] = bool(row["hidden"])
+        return row
+
+    def documents_brief(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Search-hit fields of several documents, by id, with their effective SDG tags."""
+        out: dict[str, dict[str, Any]] = {}
+        tags = self.tags(ids)
+        for batch in _batches(list(ids), 500):
+            for row in self._rows(
+                f"""SELECT id, title, url, source_id AS source, lang, published, type, authors, parent_id
+                    FROM documents WHERE id IN ({','.join('?' * len(batch))})""",
+                batch,
+            ):
+                row["authors"] = json.loads(row["authors"])
+                row["sdgs"] = [{"sdg": t["sdg"], "score": t["score"]} for t in tags.get(row["id"], [])]
+                out[row["id"]] = row
+        return out
+
+    def documents_to_index(self, rebuild: bool = False) -> list[dict[str, Any]]:
+        """Active documents whose content changed since they were last indexed (all of them with rebuild)."""
+        cond = "" if rebuild else "AND (indexed_hash IS NULL OR indexed_hash != hash)"
+        return [
+            self._decode(r)
+            for r in self._rows(
+                f"SELECT id, title, text, lang, hash, manual_sdgs FROM documents WHERE status = 'active' {cond} ORDER BY id"
+            )
+        ]
+
+    def inactive_indexed_documents(self) -> list[str]:
+        """Withdrawn documents that still have chunks."""
+        return [
+            r["id"]
+            for r in self._rows(
+                "SELECT DISTINCT d.id FROM documents d JOIN chunks c ON c.document_id = d.id WHERE d.status != 'active'"
+            )
+        ]
+
+    def mark_indexed(self, doc_id: str, doc_hash: str) -> None:
+        """Remember which content version of a document the index holds."""
+        with self.transaction():
+            self.db.execute("UPDATE documents SET indexed_hash = ? WHERE id = ?", [doc_hash, doc_id])
+
+    def set_hidden(self, doc_id: str, hidden: bool) -> None:
+        """Hide a document from search, or restore it."""
+        with self.transaction():
+            if self.db.execute("UPDATE documents SET hidden = ? WHERE id = ?", [int(hidden), doc_id]).rowcount == 0:
+                raise NotFound(f"no document {doc_id!r}")
+
+    # -- chunks, embeddings and the keyword index -------------------------------------------
+
+    def chunks_of(self, doc_id: str) -> list[dict[str, Any]]:
+        """Chunks of a document in order (without embeddings)."""
+        return self._rows("SELECT id, seq, text, hash, model FROM chunks WHERE document_id = ? ORDER BY seq", [doc_id])
+
+    def embeddings_by_hash(self, hashes: Iterable[str], model: str) -> dict[str, bytes]:
+        """Stored embeddings of chunk texts already embedded with this model (any document)."""
+        out: dict[str, bytes] = {}
+        for batch in _batches(list(set(hashes)), 500):
+            for row in self._rows(
+                f"""SELECT hash, embedding FROM chunks WHERE model = ? AND embedding IS NOT NULL
+                    AND hash IN ({','.join('?' * len(batch))})""",
+                [model, *batch],
+            ):
+                out[row["hash"]] = row["embedding"]
+        return out
+
+    def replace_chunks(self, doc_id: str, title: str, chunks: Sequence[Chunk], embeddings: Sequence[bytes], model: str) -> None:
+        """Replace a document's chunks, their embeddings and keyword entries in one transaction."""
+        with self.transaction():
+            self._delete_chunks(doc_id)
+            for chunk, emb in zip(chunks, embeddings, strict=True):
+                cur = self.db.execute(
+                    "INSERT INTO chunks (document_id, seq, text, hash, embedding, model) VALUES (?, ?, ?, ?, ?, ?)",
+                    [doc_id, chunk.seq, chunk.text, chunk.hash, emb, model],
+                )
+                self.db.execute(
+                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", [cur.lastrowid, title, chunk.text]
+                )
+
+    def _delete_chunks(self, doc_id: str) -> None:
+        self.db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE document_id = ?)", [doc_id])
+        self.db.execute("DELETE FROM chunks WHERE document_id = ?", [doc_id])
+
+    def delete_chunks(self, doc_id: str) -> None:
+        """Drop a document's chunks and keyword entries."""
+        with self.transaction():
+            self._delete_chunks(doc_id)
+
+    def iter_embeddings(self, batch: int = 10000) -> Iterator[tuple[list[int], list[bytes]]]:
+        """(chunk ids, embedding blobs) of every embedded chunk, in batches, by id."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND id > ? ORDER BY id LIMIT ?", [last, batch]
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [r[0] for r in rows], [r[1] for r in rows]
+
+    def keyword_chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, score) for an FTS5 MATCH expression, best first; score = -bm25 (higher is better).
+
+        Title matches weigh twice the body's.
+        """
+        try:
+            rows = self.db.execute(
+                "SELECT rowid, -bm25(chunks_fts, 2.0, 1.0) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC LIMIT ?",
+                [match, limit],
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise ValueError(f"bad keyword query: {exc}") from None
+        return [(r[0], r[1]) for r in rows]
+
+    def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Chunk id -> {document_id, seq, text}."""
+        out: dict[int, dict[str, Any]] = {}
+        for batch in _batches(list(chunk_ids), 500):
+            for row in self._rows(
+                f"SELECT id, document_id, seq, text FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch
+            ):
+                out[row["id"]] = row
+        return out
+
+    def chunk_documents(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """Chunk id -> document id, without the texts (for ranking large candidate pools)."""
+        out: dict[int, str] = {}
+        for batch in _batches(list(chunk_ids), 500):
+            sql = f"SELECT id, document_id FROM chunks WHERE id IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
+
+    def document_embeddings(self, doc_id: str) -> list[bytes]:
+        """Embedding blobs of a document's embedded chunks, in order."""
+        rows = self.db.execute(
+            "SELECT embedding FROM chunks WHERE document_id = ? AND embedding IS NOT NULL ORDER BY seq", [doc_id]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def text_heads(self, ids: Sequence[str], chars: int = 600) -> dict[str, str]:
+        """The first `chars` characters of each document's text, by id."""
+        out: dict[str, str] = {}
+        for batch in _batches(list(ids), 500):
+            sql = f"SELECT id, substr(text, 1, ?) FROM documents WHERE id IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, [chars, *batch]).fetchall())
+        return out
+
+    # -- filters, browsing and facets --------------------------------------------------------
+
+    def filter_ids(self, filters: Filters, ids: Sequence[str] | None = None) -> set[str]:
+        """Ids of searchable documents passing the filters (restricted to `ids` when given)."""
+        where, params = filters.where()
+        if ids is None:
+            return {r[0] for r in self.db.execute(f"SELECT d.id FROM documents d WHERE {where}", params).fetchall()}
+        out: set[str] = set()
+        for batch in _batches(list(ids), 500):
+            sql = f"SELECT d.id FROM documents d WHERE {where} AND d.id IN ({','.join('?' * len(batch))})"
+            out.update(r[0] for r in self.db.execute(sql, [*params, *batch]).fetchall())
+        return out
+
+    def browse(self, filters: Filters, offset: int, limit: int) -> tuple[list[str], int]:
+        """Filtered documents, newest first: (ids of the page, total)."""
+        where, params = filters.where()
+        total = self.db.execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", params).fetchone()[0]
+        rows = self.db.execute(
+            f"""SELECT d.id FROM documents d WHERE {where}
+                ORDER BY d.published IS NULL, d.published DESC, d.id LIMIT ? OFFSET ?""",
+            [*params, limit, offset],
+        ).fetchall()
+        return [r[0] for r in rows], total
+
+    def facets(self, ids: Iterable[str] | None = None, filters: Filters | None = None) -> dict[str, dict[str, int]]:
+        """Exact counts per SDG, language, source, type and year over a set of documents.
+
+        Either the given ids, or every document passing `filters`.
+        """
+        with self._lock:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM facet_ids")
+            if ids is None:
+                where, params = (filters or Filters()).where()
+                self.db.execute(f"INSERT INTO facet_ids SELECT d.id FROM documents d WHERE {where}", params)
+            else:
+                self.db.conn.executemany("INSERT OR IGNORE INTO facet_ids VALUES (?)", [(i,) for i in ids])
+            out: dict[str, dict[str, int]] = {}
+            for name, column in (("lang", "d.lang"), ("source", "d.source_id"), ("type", "d.type"), ("year", "d.year")):
+                rows = self.db.execute(
+                    f"""SELECT {column}, COUNT(*) FROM documents d JOIN facet_ids f ON f.id = d.id
+                        WHERE {column} IS NOT NULL AND {column} != '' GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"""
+                ).fetchall()
+                out[name] = {str(k): n for k, n in rows}
+            rows = self.db.execute(
+                """SELECT t.sdg, COUNT(DISTINCT t.document_id) FROM effective_tags t JOIN facet_ids f ON f.id = t.document_id
+                   GROUP BY t.sdg ORDER BY t.sdg"""
+            ).fetchall()
+            out["sdg"] = {str(k): n for k, n in rows}
+            self.db.execute("DELETE FROM facet_ids")
+        return {name: out[name] for name in FACETS}
+
+    # -- SDG tags ---------------------------------------------------------------------------
+
+    def set_auto_tags(self, doc_id: str, tags: Sequence[dict[str, Any]]) -> None:
+        """Replace the tagger's tags of a document: [{sdg, score, evidence, targets}]."""
+        with self.transaction():
+            self.db.execute("DELETE FROM sdg_tags WHERE document_id = ? AND origin = 'auto'", [doc_id])
+            for t in tags:
+                self.db.execute(
+                    "INSERT INTO sdg_tags (document_id, sdg, score, evidence, targets, origin) VALUES (?, ?, ?, ?, ?, 'auto')",
+                    [doc_id, int(t["sdg"]), float(t["score"]), t.get("evidence", ""), json.dumps(t.get("targets", []))],
+                )
+
+    def set_manual_tags(self, doc_id: str, sdgs: Sequence[int] | None) -> None:
+        """A curator's tags, which win over the tagger's; None returns to the tagger's."""
+        with self.transaction():
+            if self._one("SELECT id FROM documents WHERE id = ?", [doc_id]) is None:
+                raise NotFound(f"no document {doc_id!r}")
+            self.db.execute("DELETE FROM sdg_tags WHERE document_id = ? AND origin = 'manual'", [doc_id])
+            manual = None if sdgs is None else json.dumps(sorted(set(sdgs)))
+            self.db.execute("UPDATE documents SET manual_sdgs = ? WHERE id = ?", [manual, doc_id])
+            for sdg in sorted(set(sdgs or [])):
+                self.db.execute(
+                    "INSERT INTO sdg_tags (document_id, sdg, score, evidence, origin) VALUES (?, ?, 1.0, 'set by a curator', 'manual')",
+                    [doc_id, sdg],
+                )
+
+    def tags(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Effective SDG tags of documents, best first: id -> [{sdg, score, evidence, targets, origin}]."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for batch in _batches(list(ids), 500):
+            for row in self._rows(
+                f"""SELECT document_id, sdg, score, evidence, targets, origin FROM effective_tags
+                    WHERE document_id IN ({','.join('?' * len(batch))}) ORDER BY score DESC, sdg""",
+                batch,
+            ):
+                row["targets"] = json.loads(row["targets"])
+                out.setdefault(row.pop("document_id"), []).append(row)
+        return out
+
+    def sdg_counts(self) -> dict[int, int]:
+        """Searchable documents per SDG."""
+        rows = self.db.execute(
+            """SELECT t.sdg, COUNT(DISTINCT t.document_id) FROM effective_tags t JOIN documents d ON d.id = t.document_id
+               WHERE d.status = 'active' AND d.hidden = 0 GROUP BY t.sdg"""
+        ).fetchall()
+        return {int(k): n for k, n in rows}
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, sources: Sequence[str], kind: str = "harvest") -> int:
+        """Open a run record; returns its id."""
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO runs (kind, sources, started_at) VALUES (?, ?, ?)", [kind, json.dumps(list(sources)), now()]
+            )
+            return int(cur.lastrowid)
+
+    def update_run(self, run_id: int, counts: dict[str, Any], status: str | None = None) -> None:
+        """Save a run's counts (and status: running, finished, failed, interrupted)."""
+        with self.transaction():
+            finished = now() if status and status != "running" else None
+            self.db.execute(
+                "UPDATE runs SET counts = ?, status = COALESCE(?, status), finished_at = COALESCE(?, finished_at) WHERE id = ?",
+                [json.dumps(counts), status, finished, run_id],
+            )
+
+    def add_run_error(self, run_id: int, source_id: str, url: str, reason: str, detail: str = "") -> None:
+        """Log one failed URL of a run."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO run_errors (run_id, source_id, url, reason, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, source_id, url, reason, detail[:2000], now()],
+            )
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run with its counts and errors."""
+        row = self._one("SELECT * FROM runs WHERE id = ?", [run_id])
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        row["sources"] = json.loads(row["sources"])
+        row["counts"] = json.loads(row["counts"])
+        row["errors"] = self._rows("SELECT source_id, url, reason, detail, at FROM run_errors WHERE run_id = ? ORDER BY id", [run_id])
+        return row
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest runs first, without their error lists."""
+        rows = self._rows("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit])
+        for row in rows:
+            row["sources"] = json.loads(row["sources"])
+            row["counts"] = json.loads(row["counts"])
+        return rows
+
+    def last_run(self, source_id: str) -> dict[str, Any] | None:
+        """The newest harvest run that covered a source."""
+        row = self._one(
+            """SELECT r.id, r.started_at, r.finished_at, r.status, r.counts FROM runs r, json_each(r.sources) j
+               WHERE j.value = ? ORDER BY r.id DESC LIMIT 1""",
+            [source_id],
+        )
+        if row:
+            row["counts"] = json.loads(row["counts"])
+        return row
+
+    # -- meta and status --------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored setting of the index (model name, dimension, ...)."""
+        row = self._one("SELECT value FROM meta WHERE key = ?", [key])
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store an index setting."""
+        with self.transaction():
+            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+
+    def counts(self) -> dict[str, int]:
+        """Counts of sources, documents, chunks and tagged documents."""
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "sources": one("SELECT COUNT(*) FROM sources"),
+            "documents": one("SELECT COUNT(*) FROM documents WHERE status = 'active'"),
+            "withdrawn": one("SELECT COUNT(*) FROM documents WHERE status != 'active'"),
+            "hidden": one("SELECT COUNT(*) FROM documents WHERE hidden = 1"),
+            "indexed": one("SELECT COUNT(*) FROM documents WHERE status = 'active' AND indexed_hash = hash"),
+            "chunks": one("SELECT COUNT(*) FROM chunks"),
+            "tagged": one("SELECT COUNT(DISTINCT document_id) FROM effective_tags"),
+        }
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

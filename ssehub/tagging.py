@@ -1,0 +1,45 @@
+"""`ssehub tag`: SDG tags for a text or for each {"id", "text"} line of a file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ssehub.errors import ImportFormatError
+from ssehub.settings import Settings
+
+
+def _inputs(text: str | None, jsonl: Path | None) -> Iterator[tuple[Any, str | None, str]]:
+    """(id, text or None, problem) for each input."""
+    if jsonl is None:
+        yield None, text or "", ""
+        return
+    if not jsonl.is_file():
+        raise ImportFormatError(f"{jsonl}: no such file")
+    with jsonl.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    raise ValueError("a line must be an object with a string field 'text'")
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield f"line {number}", None, str(exc)
+                continue
+            yield obj.get("id"), obj["text"], ""
+
+
+def tag_inputs(settings: Settings, text: str | None, jsonl: Path | None) -> Iterator[dict[str, Any]]:
+    """One result object per input: {"id", "sdgs": [{"sdg", "score", "evidence", "targets"}]} or {"id", "error"}."""
+    from ssehub.embed import load_embedder
+    from ssehub.tagger import Tagger
+
+    tagger = Tagger(load_embedder(settings))
+    for item_id, body, problem in _inputs(text, jsonl):
+        if body is None:
+            yield {"id": item_id, "error": problem}
+        else:
+            yield {"id": item_id, "sdgs": tagger.tag(body)}

@@ -1,0 +1,62 @@
+"""`ssehub import`: good lines kept, bad lines reported with their number and skipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ssehub.errors import ImportFormatError
+from ssehub.importer import import_jsonl
+from ssehub.models import document_id
+from ssehub.store import Store
+
+
+def write_lines(path, lines: list[object]) -> None:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+
+
+def test_import_keeps_good_lines_and_reports_bad_ones(tmp_path) -> None:
+    f = tmp_path / "in.jsonl"
+    write_lines(f, [
+        {"id": "1", "text": "Mutual health insurance in Senegal.", "title": "Mutuals", "lang": "en",
+         "published": "2020-03-01", "authors": ["A. Diallo"], "type": "report"},
+        "{not json",
+        {"id": "2"},
+        {"id": "3", "text": "x", "published": "2020-13-45"},
+        {"id": "4", "text": "x", "authors": "not a list"},
+        {"id": 5, "text": "Numeric ids are fine."},
+        {"id": "1", "text": "same id twice"},
+        [1, 2],
+    ])
+    store = Store(tmp_path / "s.db")
+    report = import_jsonl(store, f, "lib")
+    assert (report.read, report.new, report.skipped) == (8, 2, 6)
+    assert [e.split(":")[0] for e in report.errors] == ["line 2", "line 3", "line 4", "line 5", "line 7", "line 8"]
+    doc = store.document(document_id("lib", "1"))
+    assert doc["authors"] == ["A. Diallo"] and doc["year"] == 2020 and doc["source_id"] == "lib"
+    assert "lib" in store.source_ids()
+    again = import_jsonl(store, f, "lib")
+    assert (again.new, again.unchanged) == (0, 2)
+
+
+def test_import_rejects_bad_source_id_and_missing_file(tmp_path) -> None:
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(ImportFormatError):
+        import_jsonl(store, tmp_path / "none.jsonl", "lib")
+    (tmp_path / "a.jsonl").write_text("")
+    with pytest.raises(ImportFormatError):
+        import_jsonl(store, tmp_path / "a.jsonl", "Bad-Id")
+
+
+def test_cli_import_exit_code_and_messages(tmp_path) -> None:
+    f = tmp_path / "in.jsonl"
+    write_lines(f, [{"id": "a", "text": "Fair trade."}, "oops"])
+    cmd = [sys.executable, "-m", "ssehub", "--data", str(tmp_path / "d"), "import", str(f), "--source", "lib"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "line 2:" in out.stderr and "new 1" in out.stdout and "skipped 1" in out.stdout
+    bad = subprocess.run([*cmd[:-2], "--source", "BAD"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
