@@ -1,0 +1,1 @@
+"""The search API and web UI: FastAPI routes over the plain Searcher and Store."""

@@ -211,6 +211,10 @@ class Store:
             )
             return cur.rowcount > 0
 
+    def child_documents(self, parent_id: str) -> list[dict[str, Any]]:
+        """Attachments of a document (id, url, status), e.g. the PDFs a page links to."""
+        return self._rows("SELECT id, url, status FROM documents WHERE parent_id = ? ORDER BY id", [parent_id])
+
     def document(self, doc_id: str) -> dict[str, Any]:
         """One document with all fields, decoded, and its effective SDG tags."""
         row = self._one("SELECT * FROM documents WHERE id = ?", [doc_id])

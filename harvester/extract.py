@@ -1,0 +1,146 @@
+"""Text and metadata out of HTML pages (trafilatura, with <meta>/<title>/<time> fallbacks) and PDFs (pypdf)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import lxml.html
+import trafilatura
+from pypdf import PdfReader
+
+logger = logging.getLogger(__name__)
+
+MIN_WORDS = 5  # fewer words than this is a title or a menu, not a document
+MAX_PDF_PAGES = 500
+
+DATE_META = ("citation_publication_date", "citation_date", "article:published_time", "dc.date", "dcterms.date", "date")
+AUTHOR_META = ("citation_author", "dc.creator", "author", "article:author")
+TITLE_META = ("citation_title", "og:title", "dc.title")
+
+
+class ExtractionError(Exception):
+    """A page or file that yields no usable document; `reason` is the counted failure reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Extracted:
+    """Text and metadata of one document."""
+
+    text: str
+    title: str = ""
+    published: str | None = None
+    authors: list[str] = field(default_factory=list)
+
+
+def iso_date(value: Any) -> str | None:
+    """YYYY-MM-DD (or YYYY) from a datetime, a struct_time, an ISO-ish string or a PDF date; None if unusable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, time.struct_time):
+        return time.strftime("%Y-%m-%d", value)
+    s = str(value).strip().removeprefix("D:")
+    if m := re.match(r"^(\d{4})-(\d{2})-(\d{2})", s):
+        return "-".join(m.groups())
+    if m := re.match(r"^(\d{4})(\d{2})(\d{2})", s):  # PDF dates: 20210304...
+        return "-".join(m.groups())
+    if m := re.match(r"^(\d{4})-(\d{2})$", s):
+        return f"{m.group(1)}-{m.group(2)}-01"
+    if re.match(r"^\d{4}$", s):
+        return s
+    return None
+
+
+def split_authors(value: str | None) -> list[str]:
+    """Author names from an 'A; B' string (not split on 'and': organisation names contain it)."""
+    if not value:
+        return []
+    parts = re.split(r"\s*;\s*", value.strip())
+    return [p.strip(" ,") for p in parts if p.strip(" ,")]
+
+
+def _meta(tree: Any, names: tuple[str, ...]) -> list[str]:
+    """Values of <meta name|property=...> in the order of `names`."""
+    out: list[str] = []
+    for name in names:
+        for el in tree.xpath("//meta[translate(@name,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n"
+                             " or translate(@property,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n]",
+                             n=name):
+            content = (el.get("content") or "").strip()
+            if content:
+                out.append(content)
+    return out
+
+
+def decode_html(body: bytes, encoding: str) -> str:
+    """HTML bytes as text; a body that is mostly undecodable is a `bad_encoding` failure."""
+    try:
+        return body.decode(encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        text = body.decode("utf-8", errors="replace")
+        # A few stray bytes are survivable; a page of replacement characters is not a text.
+        if text.count("\ufffd") > max(10, len(text) // 100):
+            raise ExtractionError("bad_encoding", f"not decodable as {encoding or 'utf-8'}") from None
+        return text
+
+
+def extract_html(html: str, url: str) -> Extracted:
+    """Main text (precision-first) and metadata of an HTML page; raises ExtractionError('no_text')."""
+    text = trafilatura.extract(
+        html, url=url, output_format="txt", include_comments=False, include_tables=True, favor_precision=True
+    )
+    if not text or len(text.split()) < MIN_WORDS:
+        raise ExtractionError("no_text", "no main text found (boilerplate only)")
+    meta = trafilatura.extract_metadata(html, default_url=url, extensive=False)
+    try:
+        tree = lxml.html.fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        tree = None
+    title = (meta.title if meta else None) or ""
+    published = iso_date(meta.date) if meta else None
+    authors = split_authors(meta.author) if meta else []
+    if tree is not None:
+        if not title:
+            title = next(iter(_meta(tree, TITLE_META)), "") or (tree.findtext(".//title") or "").strip()
+        if not published:
+            times = [t.get("datetime") for t in tree.iter("time") if t.get("datetime")]
+            published = next((d for d in map(iso_date, [*_meta(tree, DATE_META), *times]) if d), None)
+        if not authors:
+            names = _meta(tree, AUTHOR_META)
+            authors = names if len(names) > 1 else split_authors(next(iter(names), None))
+    return Extracted(text=text.strip(), title=" ".join(title.split()), published=published, authors=authors)
+
+
+def extract_pdf(body: bytes) -> Extracted:
+    """Text of a PDF and its info metadata; raises ExtractionError('bad_pdf' or 'no_text')."""
+    try:
+        reader = PdfReader(io.BytesIO(body), strict=False)
+        pages = [(page.extract_text() or "") for page in reader.pages[:MAX_PDF_PAGES]]
+        info = reader.metadata
+    except Exception as exc:  # pypdf raises many types on broken files; any of them means a bad PDF
+        raise ExtractionError("bad_pdf", f"{type(exc).__name__}: {exc}") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if len(text.split()) < MIN_WORDS:
+        raise ExtractionError("no_text", "PDF without extractable text (scanned?)")
+    title = author = ""
+    published = None
+    if info is not None:
+        title = str(info.title or "").strip()
+        author = str(info.author or "").strip()
+        try:
+            published = iso_date(info.creation_date)
+        except Exception:  # a malformed date in the info dictionary is not worth failing the file for
+            published = None
+    return Extracted(text=text, title=" ".join(title.split()), published=published, authors=split_authors(author))

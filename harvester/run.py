@@ -1,0 +1,165 @@
+"""Entry point of a harvest: sources -> one Scrapy process with a crawler per source -> counted runs in the store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from harvester.config import scrapy_settings
+from harvester.spiders import SPIDERS, spider_for
+from harvester.tracker import RunTracker
+from ssehub.errors import ConfigError
+from ssehub.settings import Settings
+from ssehub.sources import SourceConfig, load_sources
+from ssehub.store import Store
+
+logger = logging.getLogger(__name__)
+
+# Loggers that would repeat, in their own words, a failure the run tracker already logs once.
+REPEATING_LOGGERS = ("scrapy.core.downloader.handlers.http11", "pypdf", "scrapy.spidermiddlewares.httperror")
+
+
+def select_sources(sources: list[SourceConfig], source_ids: Sequence[str] | None) -> list[SourceConfig]:
+    """The named sources (any state), or every enabled source a spider can harvest."""
+    by_id = {s.id: s for s in sources}
+    if source_ids:
+        unknown = [i for i in source_ids if i not in by_id]
+        if unknown:
+            raise ConfigError(f"unknown source {', '.join(unknown)}; known sources: {', '.join(sorted(by_id)) or '(none)'}")
+        chosen = [by_id[i] for i in dict.fromkeys(source_ids)]
+        unsupported = [s for s in chosen if spider_for(s.kind) is None]
+        if unsupported:
+            names = ", ".join(f"{s.id} (kind {s.kind})" for s in unsupported)
+            raise ConfigError(f"cannot harvest {names}: harvested kinds are {', '.join(SPIDERS)}")
+        return chosen
+    chosen = []
+    for src in sources:
+        if not src.enabled or src.kind == "import":
+            continue
+        if spider_for(src.kind) is None:
+            logger.warning("source %s: kind %s is not harvested yet; skipped", src.id, src.kind)
+            continue
+        chosen.append(src)
+    return chosen
+
+
+def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Harvest the enabled (or named) sources in one Scrapy process; returns one summary per source.
+
+    Each summary is `{"run_id", "source", "counts", "errors"}`. The Twisted reactor cannot restart, so this runs
+    once per process: callers that harvest repeatedly (tests, the API) run it in a subprocess.
+    """
+    from scrapy.crawler import Crawler, CrawlerProcess  # heavy; only when a harvest really runs
+
+    sources = load_sources(settings.sources)
+    store = Store(settings.store_path)
+    for src in sources:
+        store.upsert_source(src)
+    chosen = select_sources(sources, source_ids)
+    if not chosen:
+        logger.warning("no enabled source to harvest in %s", settings.sources)
+        return []
+    for name in REPEATING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    base = scrapy_settings(settings)
+    quiet = logging.getLevelName(base["LOG_LEVEL"]) > logging.INFO
+    if quiet:
+        # CrawlerProcess reconfigures Scrapy's loggers (to DEBUG) and logs version banners while it starts.
+        logging.disable(logging.INFO)
+    try:
+        process = CrawlerProcess(base)
+    finally:
+        if quiet:
+            logging.disable(logging.NOTSET)
+    # Scrapy's logging setup (run by CrawlerProcess) puts its loggers at DEBUG; bring them back to LOG_LEVEL.
+    logging.getLogger("scrapy").setLevel(base["LOG_LEVEL"])
+    trackers: list[RunTracker] = []
+    for i, src in enumerate(chosen):
+        tracker = RunTracker(store, store.start_run([src.id]), src.id)
+        trackers.append(tracker)
+        # Crawlers built here (for their per-source settings) must install the reactor themselves, once.
+        crawler = Crawler(spider_for(src.kind), scrapy_settings(settings, src), init_reactor=i == 0)  # type: ignore[arg-type]
+        _watch(crawler, tracker)
+        done = process.crawl(crawler, source=src, store=store, tracker=tracker)
+        done.addErrback(_crawl_failed, tracker)
+    try:
+        with _progress(trackers, progress):
+            process.start()
+    except BaseException:
+        for tracker in trackers:
+            tracker.flush("interrupted")
+        raise
+    summaries = []
+    for tracker in trackers:
+        status = {None: "finished", "finished": "finished", "error": "failed"}.get(tracker.close_reason, "interrupted")
+        tracker.flush(status)
+        summaries.append(tracker.summary())
+        logger.info("harvest of %s: %s", tracker.source_id, _brief(tracker.counts))
+    store.close()
+    return summaries
+
+
+def _crawl_failed(failure: Any, tracker: RunTracker) -> None:
+    """A crawler that could not run at all: its run is marked failed, the other sources go on."""
+    tracker.close_reason = "error"
+    logger.error("harvest of %s failed: %s", tracker.source_id, failure.getErrorMessage())
+
+
+def _watch(crawler: Any, tracker: RunTracker) -> None:
+    """Count a bug in a callback or pipeline as a failure of its URL, and remember why the spider closed."""
+    from scrapy import signals
+
+    def spider_error(failure: Any, response: Any, spider: Any) -> None:
+        tracker.fail(response.url, "spider_error", f"{type(failure.value).__name__}: {failure.value}")
+
+    def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
+        tracker.fail(getattr(item, "url", "") or getattr(response, "url", ""), "pipeline_error",
+                     f"{type(failure.value).__name__}: {failure.value}")
+
+    def spider_closed(spider: Any, reason: str) -> None:
+        tracker.close_reason = reason
+
+    # Signals hold weak references by default; these closures must live as long as the crawl.
+    crawler.signals.connect(spider_error, signal=signals.spider_error, weak=False)
+    crawler.signals.connect(item_error, signal=signals.item_error, weak=False)
+    crawler.signals.connect(spider_closed, signal=signals.spider_closed, weak=False)
+
+
+def _brief(counts: dict[str, Any]) -> str:
+    keys = ("fetched", "new", "updated", "unchanged", "not_modified", "withdrawn", "failed")
+    return ", ".join(f"{k} {counts.get(k, 0)}" for k in keys)
+
+
+@contextmanager
+def _progress(trackers: list[RunTracker], enabled: bool) -> Iterator[None]:
+    """A live line per source on a terminal; nothing when disabled or not a TTY."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    stop = threading.Event()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        tasks = {t.source_id: bar.add_task(t.source_id) for t in trackers}
+
+        def refresh() -> None:
+            while not stop.wait(0.3):
+                for t in trackers:
+                    bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_brief(dict(t.counts))}")
+
+        thread = threading.Thread(target=refresh, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            for t in trackers:
+                bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_brief(dict(t.counts))}")

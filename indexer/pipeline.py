@@ -1,0 +1,183 @@
+"""The indexing run: changed documents -> chunks -> embeddings (reused by text hash) -> SDG tags -> FAISS file."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.chunk import chunk_text
+from ssehub.ann import new_index, read_manifest, save_index
+from ssehub.embed import Embedder, load_embedder
+from ssehub.errors import IndexNotBuilt
+from ssehub.models import Chunk, content_hash
+from ssehub.settings import Settings
+from ssehub.store import Store
+from ssehub.tagger import SdgTagger, Tagger
+
+log = logging.getLogger(__name__)
+DOCS_PER_BATCH = 64  # documents chunked together, so new chunk texts are embedded in full batches
+EMBED_BATCH = 16  # measured faster than 32/64 with one torch thread (less padding)
+TITLE_CHARS = 200  # about 50 word-pieces: title + a 200-token chunk stays under the model's 256
+
+
+@dataclass
+class Pending:
+    """A document chunked and waiting for its embeddings."""
+
+    doc: dict[str, Any]
+    chunks: list[Chunk]
+    embed_texts: list[str]
+
+
+@dataclass
+class Report:
+    """Counts of one run."""
+
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed: int = 0
+    tagged: int = 0
+    rebuild: bool = False
+    model: str = ""
+    index_size: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    fresh: set[str] = field(default_factory=set)  # chunk hashes embedded in this run
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report without internals, plus throughput."""
+        out = {k: v for k, v in self.__dict__.items() if k != "fresh"}
+        out["seconds"] = round(self.seconds, 2)
+        out["embed_seconds"] = round(self.embed_seconds, 2)
+        out["passages_per_second"] = round(self.embedded / self.embed_seconds, 1) if self.embed_seconds else None
+        return out
+
+
+def embedded_text(title: str, chunk: str, seq: int) -> str:
+    """What the model reads for a chunk: the title leads the first chunk only.
+
+    One title per document is enough for the document to be found by it semantically (FTS has the title for
+    every chunk); prefixing every chunk would pull all of a document's chunks towards its title, cost tokens
+    in each, and stop identical passages in different documents from sharing one embedding.
+    """
+    title = " ".join(title.split())[:TITLE_CHARS]
+    return f"{title}. {chunk}" if seq == 0 and title else chunk
+
+
+def prepare(doc: dict[str, Any], embedder: Embedder, settings: Settings) -> Pending:
+    """Chunk a document; each chunk's hash is the hash of the text embedded for it (title included)."""
+    texts = chunk_text(doc["text"], embedder.count_tokens, settings.chunk_tokens, settings.chunk_overlap)
+    embed_texts = [embedded_text(doc["title"], t, i) for i, t in enumerate(texts)]
+    chunks = [Chunk(doc["id"], i, t, content_hash(e)) for i, (t, e) in enumerate(zip(texts, embed_texts, strict=True))]
+    return Pending(doc, chunks, embed_texts)
+
+
+def index(settings: Settings, rebuild: bool = False, progress: bool = False, embedder: Embedder | None = None,
+          tagger: SdgTagger | None = None) -> dict[str, Any]:
+    """Index what is new or changed (everything with `rebuild`); returns a report of counts and timings."""
+    start = time.perf_counter()
+    store = Store(settings.store_path)
+    try:
+        embedder = embedder or load_embedder(settings)
+        report = Report(model=embedder.name)
+        previous = store.get_meta("model")
+        if previous and previous != embedder.name:
+            log.info("model changed from %s to %s: rebuilding the index", previous, embedder.name)
+            rebuild = True
+        report.rebuild = rebuild
+        for doc_id in store.inactive_indexed_documents():
+            store.delete_chunks(doc_id)
+            store.set_auto_tags(doc_id, [])
+            report.removed += 1
+        docs = store.documents_to_index(rebuild)
+        if docs:
+            tagger = tagger or Tagger(embedder, offset=settings.sdg_threshold, cache_dir=settings.data_dir / "cache")
+        with _progress(progress, len(docs)) as advance:
+            for i in range(0, len(docs), DOCS_PER_BATCH):
+                batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]
+                _index_batch(store, embedder, tagger, batch, report)
+                advance(len(batch))
+        store.set_meta("model", embedder.name)
+        store.set_meta("dim", str(embedder.dim))
+        if docs or report.removed or rebuild or not _index_current(settings, embedder.name):
+            report.index_size = build_ann(store, settings, embedder)
+        else:
+            report.index_size = int(read_manifest(settings.index_dir)["count"])
+        report.seconds = time.perf_counter() - start
+        log.info("indexed %d documents: %d chunks, %d embedded, %d reused, %d removed, in %.1f s", report.documents,
+                 report.chunks, report.embedded, report.reused, report.removed, report.seconds)
+        return report.as_dict()
+    finally:
+        store.close()
+
+
+def _index_batch(store: Store, embedder: Embedder, tagger: SdgTagger, batch: list[Pending], report: Report) -> None:
+    """Embed the batch's new chunk texts once each, then write each document in its own transaction and tag it."""
+    hashes = {c.hash for p in batch for c in p.chunks}
+    known = store.embeddings_by_hash(hashes, embedder.name)
+    if report.rebuild:
+        known = {h: v for h, v in known.items() if h in report.fresh}  # a rebuild re-embeds what earlier runs stored
+    todo: dict[str, str] = {}
+    for p in batch:
+        for chunk, text in zip(p.chunks, p.embed_texts, strict=True):
+            if chunk.hash not in known:
+                todo.setdefault(chunk.hash, text)
+    if todo:
+        t0 = time.perf_counter()
+        vectors = embedder.encode(list(todo.values()), kind="passage", batch_size=EMBED_BATCH)
+        report.embed_seconds += time.perf_counter() - t0
+        for h, vec in zip(todo, vectors, strict=True):
+            known[h] = np.asarray(vec, dtype=np.float32).tobytes()
+        report.fresh.update(todo)
+        report.embedded += len(todo)
+    for p in batch:
+        blobs = [known[c.hash] for c in p.chunks]
+        store.replace_chunks(p.doc["id"], p.doc["title"], p.chunks, blobs, embedder.name)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1) if blobs else None
+        tags = tagger.tag_document(p.doc["title"], [c.text for c in p.chunks], vectors)
+        store.set_auto_tags(p.doc["id"], tags)
+        store.mark_indexed(p.doc["id"], p.doc["hash"])
+        report.documents += 1
+        report.chunks += len(p.chunks)
+        report.tagged += bool(tags)
+    report.reused += sum(len(p.chunks) for p in batch) - len(todo)
+
+
+def build_ann(store: Store, settings: Settings, embedder: Embedder) -> int:
+    """Rebuild the FAISS file from every embedding in the store; written atomically (readers keep the old one)."""
+    ann = new_index(embedder.dim)
+    for ids, blobs in store.iter_embeddings():
+        ann.add(np.asarray(ids, dtype=np.int64), np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
+    save_index(ann, settings.index_dir, embedder.name)
+    return len(ann)
+
+
+def _index_current(settings: Settings, model: str) -> bool:
+    try:
+        return read_manifest(settings.index_dir).get("model") == model
+    except IndexNotBuilt:
+        return False
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Any]:
+    """A rich progress bar on a terminal (stderr); a no-op elsewhere."""
+    if not enabled or total == 0 or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("index", total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,97 @@
+"""Rebuild the SDG tagger's shipped data from ../shared/data/sdg: the keyword queries and the fitted model.
+
+Usage: python scripts/build_tagger_data.py [--queries-only]
+Writes ssehub/data/sdg_queries.json and ssehub/data/sdg_tagger.json (weights, per-goal thresholds and the
+cross-validated dev-set figures). Needs the packaged model (about 1 minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tagger_fit import SHARED_SDG, cached_features, choose_thresholds, cross_validate, design, fit, read_dev, scores  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "ssehub" / "data"
+SHRINK = 0.5
+# text2sdg query tables used (Aurora's Scopus proximity syntax is left for later).
+TABLES = {"osdg": "osdg_ontology_queries.csv", "sdsn": "sdsn_keywords.csv", "siris": "siris_queries.csv",
+          "elsevier": "elsevier_queries.csv", "auckland": "auckland_queries.csv"}
+ATTRIBUTION = {
+    "osdg": "SDG ontology, Bautista-Puig & Mauleón (2019), figshare 11106113, via text2sdg (dwulff/text2sdg 8080a64)",
+    "sdsn": "SDSN Australia/NZ/Pacific keyword list, via text2sdg",
+    "siris": "SIRIS Academic SDG vocabulary, Zenodo 3567769, CC BY 4.0, via text2sdg",
+    "elsevier": "Elsevier SDG queries v1, doi:10.17632/87txkw7khs.1, via text2sdg",
+    "auckland": "University of Auckland SDG keyword queries v1, via text2sdg",
+    "osdg_v1": "OSDG 1.0 keyword map, osdg-ai/osdg-tool f32dd78 (LGPL-3.0)",
+}
+
+
+def build_queries(src: Path) -> dict:
+    """{sources, systems: {system: [[goal, query], ...]}} from the shared query tables."""
+    systems: dict[str, list[list]] = {}
+    for name, file in TABLES.items():
+        with (src / "queries" / "text2sdg" / file).open(encoding="utf-8") as f:
+            systems[name] = [[int(r["sdg"].split("-")[1]), r["query"]] for r in csv.DictReader(f)]
+    kw = json.loads((src / "queries" / "osdg_v1" / "OSDG-kw-mapping.json").read_text(encoding="utf-8"))
+    systems["osdg_v1"] = [[int(k.split("_")[1]), f'"{p}"'] for k, phrases in sorted(kw.items()) for p in phrases]
+    return {"sources": ATTRIBUTION, "systems": systems}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=SHARED_SDG)
+    parser.add_argument("--queries-only", action="store_true")
+    parser.add_argument("--cache", type=Path, default=Path("data/cache"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    queries = build_queries(args.shared)
+    (DATA / "sdg_queries.json").write_text(json.dumps(queries, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    print(f"wrote sdg_queries.json: {sum(len(v) for v in queries['systems'].values())} queries")
+    if args.queries_only:
+        return
+
+    from ssehub.embed import SentenceTransformerEmbedder
+    from ssehub.sdgquery import Matcher, load_queries
+    from ssehub.tagger import Tagger, prototype_vectors, prototypes, save_prototypes
+
+    embedder = SentenceTransformerEmbedder()
+    texts = [t for _, _, t in prototypes()]
+    key = hashlib.sha1("\n".join([embedder.name, *texts]).encode("utf-8")).hexdigest()[:16]
+    # Loads the shipped file when it is current, else embeds (or reads the cache); then (re)writes it.
+    save_prototypes(DATA / "sdg_prototypes.npz", key, prototype_vectors(embedder, texts, args.cache))
+    tagger = Tagger(embedder, params={}, matcher=Matcher(load_queries(json.dumps(queries))))
+    dev = read_dev(args.shared / "osdg_dev_600.csv")
+    feats, _ = cached_features(tagger, dev, args.cache)
+    out: dict = {"model": embedder.name, "features": tagger.feature_names(), "shrink": SHRINK}
+    names = tagger.feature_names()
+    # The similarity-only model (texts the English queries cannot read) uses the relative similarity features,
+    # which shift least between languages.
+    sim_cols = [names.index(n) for n in ("sim_margin", "sim_rank", "sim_max_z", "sim_top3_z")]
+    for key, cols in (("full", list(range(len(names)))), ("similarity", sim_cols)):
+        x = design(feats, dev.sdg)[:, cols]
+        oof_prob, decide = cross_validate(x, dev, SHRINK)
+        report = scores(decide, dev.sdg, dev.label)
+        model = fit(x, dev.sdg, dev.label)
+        model["thresholds"] = choose_thresholds(oof_prob, dev.sdg, dev.label, SHRINK)
+        model["columns"] = cols
+        model["cv"] = {"macro": report["macro"], "worst_sdg": report["worst_sdg"], "worst_accuracy": report["worst_accuracy"]}
+        out[key] = model
+        m = report["macro"]
+        print(f"{key:10s} 5-fold CV: macro accuracy {m['accuracy']:.3f}  F1 {m['f1']:.3f}  "
+              f"worst SDG {report['worst_sdg']} {report['worst_accuracy']:.3f}")
+    (DATA / "sdg_tagger.json").write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+    print("wrote sdg_tagger.json")
+
+
+if __name__ == "__main__":
+    main()

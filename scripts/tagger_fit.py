@@ -1,0 +1,164 @@
+"""Fitting and cross-validating the SDG tagger's logistic model on the labelled dev set (used by the scripts only)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+SHARED_SDG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdg"
+SEED = 20251125
+L2 = 1.0
+
+
+@dataclass
+class DevSet:
+    """The labelled rows: each asks whether `texts[i]` addresses goal `sdg[i]`."""
+
+    text_ids: list[str]
+    texts: list[str]
+    sdg: np.ndarray
+    label: np.ndarray
+
+
+def read_dev(path: Path) -> DevSet:
+    """Read osdg_dev_600.csv."""
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return DevSet([r["text_id"] for r in rows], [r["text"] for r in rows], np.array([int(r["sdg"]) for r in rows]),
+                  np.array([r["label"] == "True" for r in rows]))
+
+
+def folds(dev: DevSet, k: int = 5) -> np.ndarray:
+    """Fold number of each row, grouped by text id (a text never sits on both sides), stratified by (sdg, label)."""
+    rng = np.random.default_rng(SEED)
+    fold = np.zeros(len(dev.texts), int)
+    groups: dict[tuple[int, bool], list[str]] = {}
+    for tid, g, y in zip(dev.text_ids, dev.sdg, dev.label, strict=True):
+        groups.setdefault((int(g), bool(y)), [])
+        if tid not in groups[(int(g), bool(y))]:
+            groups[(int(g), bool(y))].append(tid)
+    assign: dict[str, int] = {}
+    offset = 0
+    for key in sorted(groups):
+        ids = groups[key]
+        rng.shuffle(ids)
+        for j, tid in enumerate(ids):
+            assign.setdefault(tid, (j + offset) % k)
+        offset += len(ids)
+    for i, tid in enumerate(dev.text_ids):
+        fold[i] = assign[tid]
+    return fold
+
+
+def design(feats: np.ndarray, sdg: np.ndarray) -> np.ndarray:
+    """The features of each row's own goal: (rows, F)."""
+    return feats[np.arange(len(sdg)), sdg - 1]
+
+
+def fit(x: np.ndarray, sdg: np.ndarray, y: np.ndarray, l2: float = L2, goal_l2: float = 4.0) -> dict[str, Any]:
+    """L2-regularised logistic regression by Newton's method: standardised features + per-goal bias + intercept."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    xs = (x - mean) / scale
+    onehot = np.eye(17)[sdg - 1]
+    a = np.hstack([xs, onehot, np.ones((len(x), 1))])
+    reg = np.r_[np.full(x.shape[1], l2), np.full(17, goal_l2), 0.0]
+    w = np.zeros(a.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(a @ w)))
+        grad = a.T @ (p - y) + reg * w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    f = x.shape[1]
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "weights": w[:f].tolist(), "goal_bias": w[f : f + 17].tolist(),
+            "bias": float(w[-1]), "thresholds": [0.5] * 17}
+
+
+def predict(model: dict[str, Any], x: np.ndarray, sdg: np.ndarray) -> np.ndarray:
+    """Probability of each row's label being true."""
+    xs = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    z = xs @ np.asarray(model["weights"]) + np.asarray(model["goal_bias"])[sdg - 1] + model["bias"]
+    return 1 / (1 + np.exp(-z))
+
+
+def choose_thresholds(p: np.ndarray, sdg: np.ndarray, y: np.ndarray, shrink: float) -> list[float]:
+    """Per-goal thresholds maximising accuracy on (out-of-fold) probabilities, pulled towards 0.5 by `shrink`."""
+    grid = np.linspace(0.2, 0.8, 25)
+    out = []
+    for g in range(1, 18):
+        rows = sdg == g
+        acc = [((p[rows] >= t) == y[rows]).mean() for t in grid]
+        # Among equally good thresholds take the one nearest 0.5: ties are common with ~35 rows.
+        best = max(range(len(grid)), key=lambda i: (acc[i], -abs(grid[i] - 0.5)))
+        out.append(float(shrink * 0.5 + (1 - shrink) * grid[best]))
+    return out
+
+
+def scores(pred: np.ndarray, sdg: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Per-SDG accuracy, precision, recall, F1, then their macro averages (README section 2)."""
+    per: dict[int, dict[str, float]] = {}
+    for g in range(1, 18):
+        rows = sdg == g
+        t, pr = y[rows], pred[rows]
+        tp, fp, fn = int((t & pr).sum()), int((~t & pr).sum()), int((t & ~pr).sum())
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per[g] = {"n": int(rows.sum()), "accuracy": float((t == pr).mean()), "precision": prec, "recall": rec, "f1": f1}
+    macro = {m: float(np.mean([per[g][m] for g in per])) for m in ("accuracy", "precision", "recall", "f1")}
+    worst = min(per, key=lambda g: per[g]["accuracy"])
+    return {"per_sdg": per, "macro": macro, "worst_sdg": worst, "worst_accuracy": per[worst]["accuracy"]}
+
+
+def cross_validate(x: np.ndarray, dev: DevSet, shrink: float, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (probabilities, decisions): every row is scored by a model and thresholds fitted without it.
+
+    Thresholds are chosen on an inner cross-validation of the training folds, so they never see the held-out fold.
+    """
+    fold = folds(dev, k)
+    prob = np.zeros(len(dev.texts))
+    decide = np.zeros(len(dev.texts), bool)
+    for f in range(k):
+        train, test = fold != f, fold == f
+        model = fit(x[train], dev.sdg[train], dev.label[train])
+        prob[test] = predict(model, x[test], dev.sdg[test])
+        inner = inner_probabilities(x[train], dev, train, k)
+        th = np.asarray(choose_thresholds(inner, dev.sdg[train], dev.label[train], shrink))
+        decide[test] = prob[test] >= th[dev.sdg[test] - 1]
+    return prob, decide
+
+
+def inner_probabilities(x: np.ndarray, dev: DevSet, rows: np.ndarray, k: int) -> np.ndarray:
+    """Out-of-fold probabilities of the given rows, from a cross-validation inside them."""
+    sub = DevSet([t for t, r in zip(dev.text_ids, rows, strict=True) if r], [], dev.sdg[rows], dev.label[rows])
+    sub.texts = [""] * len(sub.text_ids)
+    fold = folds(sub, k)
+    out = np.zeros(len(sub.text_ids))
+    for f in range(k):
+        tr, te = fold != f, fold == f
+        out[te] = predict(fit(x[tr], sub.sdg[tr], sub.label[tr]), x[te], sub.sdg[te])
+    return out
+
+
+def cached_features(tagger: Any, dev: DevSet, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every dev text for the tagger (dev vectors cached on disk by model and text hash)."""
+    key = hashlib.sha1(("\n".join(dev.texts) + tagger.embedder.name).encode()).hexdigest()[:12]
+    path = cache / f"dev_vectors_{key}.npy" if cache else None
+    if path and path.exists():
+        vectors = np.load(path)
+    else:
+        log.info("embedding %d dev texts with %s", len(dev.texts), tagger.embedder.name)
+        vectors = tagger.embedder.encode(dev.texts, kind="passage", batch_size=16)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors)
+    return tagger.features(dev.texts, vectors)

@@ -1,0 +1,35 @@
+"""GET /api/documents/{id} and /api/documents/{id}/similar."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from searchapi.deps import get_searcher, get_store
+from searchapi.search import Searcher
+from ssehub.store import Store
+
+router = APIRouter(tags=["documents"])
+DocumentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_:\-]+$", max_length=200)]
+INTERNAL_FIELDS = ("indexed_hash",)
+
+
+@router.get("/api/documents/{doc_id}")
+def document(doc_id: DocumentId, store: Annotated[Store, Depends(get_store)]) -> dict[str, Any]:
+    """One searchable document: every field, its text, and its SDG tags with evidence and targets."""
+    doc = store.document(doc_id)  # NotFound -> 404 by the app's handler
+    if doc["hidden"] or doc["status"] != "active":
+        # Hidden and withdrawn documents are out of the public API; curators see them through their own endpoints.
+        raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
+    return {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+
+
+@router.get("/api/documents/{doc_id}/similar")
+def similar(
+    doc_id: DocumentId,
+    searcher: Annotated[Searcher, Depends(get_searcher)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    """Documents like this one, in the search hit shape."""
+    return searcher.similar(doc_id, limit=limit)

@@ -1,0 +1,29 @@
+"""GET /api/search: keyword, semantic or hybrid search, or browsing without a query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from searchapi.deps import get_searcher, search_filters
+from searchapi.search import Mode, Searcher
+from ssehub.store import Filters
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/api/search")
+def search(
+    searcher: Annotated[Searcher, Depends(get_searcher)],
+    filters: Annotated[Filters, Depends(search_filters)],
+    q: Annotated[str | None, Query(max_length=1000, description="Search words; omit to browse, newest first")] = None,
+    mode: Annotated[Mode, Query(description="hybrid, semantic or keyword")] = "hybrid",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """Documents matching the query and filters, with facet counts over all of them."""
+    try:
+        return searcher.search(q, filters, mode=mode, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None

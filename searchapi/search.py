@@ -1,0 +1,246 @@
+"""The Searcher: keyword (FTS5 bm25), semantic (FAISS) and hybrid (RRF) search over documents, used by the API and the CLI.
+
+What a search returns (its result set; `total` counts it, the facets count it, the cursor pages through it):
+
+- keyword: the documents owning one of the best `POOL` chunks that match any query term (quoted terms OR-ed);
+  a document scores its best chunk's bm25 (title weighted 2x), shown divided by the best score of the set.
+- semantic: the documents owning one of the `POOL` chunks nearest to the query embedding whose cosine
+  similarity reaches the model's floor (`dense_floor`, 0.25 for MiniLM); a document scores its best chunk's cosine.
+- hybrid: the union of both sets, ranked by reciprocal rank fusion (k=60) of the two document rankings,
+  scored so a document first in both scores 1.0. Without a built index, hybrid is keyword search.
+
+Filters (and the hidden/withdrawn exclusion) apply to the candidates. When fewer than `MIN_DOCUMENTS`
+documents are left and more chunks matched, the pool grows 4x (up to `MAX_POOL`); the pool depends only on
+the query, filters and data, never on the page, so every page sees the same set. Without a query, the set is
+every document passing the filters, newest first, with `score` null.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from searchapi import cursor as cursors
+from searchapi.fusion import best_per_document, ranked, rrf
+from searchapi.live import LiveIndex
+from searchapi.query import ParsedQuery, parse
+from searchapi.snippet import snippet
+from ssehub.embed import Embedder
+from ssehub.errors import IndexNotBuilt
+from ssehub.store import Filters, Store
+
+log = logging.getLogger(__name__)
+Mode = Literal["hybrid", "semantic", "keyword"]
+MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
+POOL = 1000  # chunks fetched per ranking before filters
+MAX_POOL = 16000
+MIN_DOCUMENTS = 200  # widen the pool until this many documents survive the filters (or nothing more matches)
+# Cosine similarity below which a chunk is not a semantic match: measured for MiniLM on SSE texts, where
+# unrelated passages sit at 0.0-0.2. The hashing test embedder gives much lower cosines for related texts.
+DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.25}
+DEFAULT_DENSE_FLOOR = 0.25
+HASHING_DENSE_FLOOR = 0.05
+HIT_FIELDS = ("id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs")
+
+
+def dense_floor(model: str) -> float:
+    """The minimum chunk cosine that counts as a semantic match for a model."""
+    if model.startswith("hashing"):
+        return HASHING_DENSE_FLOOR
+    return DENSE_FLOORS.get(model, DEFAULT_DENSE_FLOOR)
+
+
+Hits = list[tuple[int, float]]
+
+
+@dataclass
+class Ranking:
+    """Documents in result order, their scores and the chunk that makes each one's snippet."""
+
+    ids: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    chunks: dict[str, int] = field(default_factory=dict)
+
+
+class Searcher:
+    """Search over the store and the vector index; safe to share between threads."""
+
+    def __init__(self, store: Store, embedder: Embedder | Callable[[], Embedder] | None, index_dir: Path) -> None:
+        """`embedder` may be a zero-argument factory, called once on the first semantic search."""
+        self.store = store
+        self.live = LiveIndex(index_dir)
+        self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
+        self._factory = None if self._embedder is not None else embedder
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The query embedder, loaded on first use."""
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    if self._factory is None:
+                        raise IndexNotBuilt("semantic search is not available: no embedding model configured")
+                    self._embedder = self._factory()  # type: ignore[operator]
+        return self._embedder  # type: ignore[return-value]
+
+    def index_manifest(self) -> dict | None:
+        """Manifest of the index being served, or None."""
+        return self.live.manifest()
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def search(
+        self, q: str | None, filters: Filters | None = None, mode: Mode = "hybrid", limit: int = 10, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """The CONTRACT's search response; ValueError on a bad mode, limit or cursor, IndexNotBuilt for semantic without index."""
+        filters = filters or Filters()
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be between 1 and 100")
+        query = (q or "").strip()
+        key = cursors.fingerprint(query, filters, mode if query else "browse")
+        offset = cursors.decode(cursor, key) if cursor else 0
+        if not query:
+            ids, total = self.store.browse(filters, offset, limit)
+            heads = self.store.text_heads(ids)
+            results = self._hits(ids, {}, lambda d: heads.get(d, ""), ())
+            facets = self.store.facets(filters=filters)
+        else:
+            parsed = parse(query)
+            ranking = self._rank(parsed, filters, mode)
+            total = len(ranking.ids)
+            page = ranking.ids[offset : offset + limit]
+            texts = {c: r["text"] for c, r in self.store.chunk_rows([ranking.chunks[d] for d in page]).items()}
+            results = self._hits(
+                page, ranking.scores, lambda d: texts.get(ranking.chunks[d], ""), parsed.highlight_prefixes()
+            )
+            facets = self.store.facets(ids=ranking.ids)
+        next_offset = offset + limit
+        return {
+            "query": query,
+            "total": total,
+            "next_cursor": cursors.encode(next_offset, key) if next_offset < total else None,
+            "results": results,
+            "facets": facets,
+        }
+
+    def similar(self, doc_id: str, limit: int = 10) -> dict[str, Any]:
+        """Documents whose chunks are nearest the document's mean chunk embedding (itself excluded)."""
+        self.store.document(doc_id)  # NotFound for an unknown id
+        if not self.store.filter_ids(Filters(), [doc_id]):
+            return {"results": []}  # hidden or withdrawn: nothing to be similar to in public
+        blobs = self.store.document_embeddings(doc_id)
+        if not blobs:
+            return {"results": []}  # not indexed yet
+        mean = np.vstack([np.frombuffer(b, dtype=np.float32) for b in blobs]).mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        if norm == 0:
+            return {"results": []}
+        fetch = self._dense_fetch(mean / norm)
+        best = self._candidates(fetch, Filters(), floor=None, min_documents=limit + 1, pool=max(100, 20 * limit))
+        best.pop(doc_id, None)
+        ids = ranked(best)[:limit]
+        texts = {c: r["text"] for c, r in self.store.chunk_rows([best[d][1] for d in ids]).items()}
+        scores = {d: round(max(0.0, min(1.0, best[d][0])), 4) for d in ids}
+        return {"results": self._hits(ids, scores, lambda d: texts.get(best[d][1], ""), ())}
+
+    # -- ranking ----------------------------------------------------------------------------------
+
+    def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
+        if mode == "keyword":
+            return self._keyword(parsed, filters)
+        if mode == "semantic":
+            return self._semantic(parsed.text, filters)
+        keyword = self._keyword(parsed, filters)
+        try:
+            semantic = self._semantic(parsed.text, filters)
+        except IndexNotBuilt as exc:
+            log.debug("hybrid search falls back to keyword: %s", exc)
+            return keyword
+        fused = rrf([keyword.ids, semantic.ids])
+        ids = sorted(fused, key=lambda d: (-fused[d], d))
+        # The keyword chunk contains the query terms, so it makes the better snippet.
+        chunks = semantic.chunks | keyword.chunks
+        return Ranking(ids, {d: round(fused[d], 4) for d in ids}, chunks)
+
+    def _keyword(self, parsed: ParsedQuery, filters: Filters) -> Ranking:
+        if parsed.empty:
+            return Ranking()
+        match = parsed.match()
+        best = self._candidates(lambda k: self.store.keyword_chunks(match, k), filters, floor=None)
+        ids = ranked(best)
+        top = best[ids[0]][0] if ids and best[ids[0]][0] > 0 else 1.0
+        return Ranking(ids, {d: round(max(0.0, best[d][0] / top), 4) for d in ids}, {d: best[d][1] for d in ids})
+
+    def _semantic(self, text: str, filters: Filters) -> Ranking:
+        fetch = self._dense_fetch(None, text)
+        best = self._candidates(fetch, filters, floor=dense_floor(self.embedder.name))
+        ids = ranked(best)
+        return Ranking(ids, {d: round(min(1.0, best[d][0]), 4) for d in ids}, {d: best[d][1] for d in ids})
+
+    def _dense_fetch(self, vector: np.ndarray | None, text: str = "") -> Callable[[int], Hits]:
+        """A function k -> the k nearest chunks, for a vector or a query text (IndexNotBuilt when unusable)."""
+        index, manifest = self.live.get()
+        if vector is None:
+            embedder = self.embedder
+            if manifest.get("model") != embedder.name or manifest.get("dim") != embedder.dim:
+                raise IndexNotBuilt(
+                    f"the index was built with {manifest.get('model')} but search embeds with {embedder.name}: "
+                    "run `ssehub index --rebuild`"
+                )
+            vector = embedder.encode([text], kind="query")[0]
+        elif manifest.get("dim") != vector.shape[0]:
+            raise IndexNotBuilt("the index and the stored embeddings differ in dimension: run `ssehub index --rebuild`")
+        query = np.ascontiguousarray(vector[None, :], dtype=np.float32)
+
+        def fetch(k: int) -> Hits:
+            scores, ids = index.search(query, k)
+            return [(int(c), float(s)) for c, s in zip(ids[0], scores[0], strict=True) if c >= 0]
+
+        return fetch
+
+    def _candidates(
+        self, fetch: Callable[[int], Hits], filters: Filters, floor: float | None, min_documents: int = MIN_DOCUMENTS,
+        pool: int | None = None,
+    ) -> dict[str, tuple[float, int]]:
+        """Document -> (best chunk score, chunk) among the best chunks, after filters; widens the pool as documented."""
+        pool = pool or POOL
+        while True:
+            hits = fetch(pool)
+            saturated = len(hits) >= pool
+            if floor is not None:
+                kept = [h for h in hits if h[1] >= floor]
+                saturated = saturated and len(kept) == len(hits)
+                hits = kept
+            best = best_per_document(hits, self.store.chunk_documents([c for c, _ in hits]))
+            allowed = self.store.filter_ids(filters, list(best))
+            best = {d: v for d, v in best.items() if d in allowed}
+            if len(best) >= min_documents or not saturated or pool >= MAX_POOL:
+                return best
+            pool *= 4
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def _hits(
+        self, ids: list[str], scores: dict[str, float], text_of: Callable[[str], str], prefixes: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        """Search hits in the CONTRACT's shape, in the given order (documents gone meanwhile are skipped)."""
+        brief = self.store.documents_brief(ids)
+        out: list[dict[str, Any]] = []
+        for doc_id in ids:
+            row = brief.get(doc_id)
+            if row is None:
+                continue
+            hit = {name: row[name] for name in HIT_FIELDS}
+            hit["snippet"] = snippet(text_of(doc_id), prefixes)
+            hit["score"] = scores.get(doc_id)
+            out.append(hit)
+        return out

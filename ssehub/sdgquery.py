@@ -1,0 +1,177 @@
+"""Public SDG keyword query systems (text2sdg syntax: phrases, AND/OR/NOT, `*`) matched against texts.
+
+The queries ship in `ssehub/data/sdg_queries.json` (rebuilt by `scripts/build_tagger_data.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Union
+
+_WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r'"[^"]*"|<[^>]*>|\{[^}]*\}|\(|\)|[^\s()"<>{}]+')
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words; hyphens and apostrophes split, the same for texts and query phrases."""
+    return _WORD.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A run of words; `*` in a word matches any ending."""
+
+    text: str  # the words joined by single spaces
+    pattern: re.Pattern[str] | None  # only for phrases with a wildcard
+
+
+@dataclass(frozen=True)
+class Op:
+    """AND / OR of sub-queries, or NOT of one."""
+
+    kind: str
+    args: tuple[Node, ...]
+
+
+Node = Union[Phrase, Op]  # noqa: UP007 (a forward reference inside the dataclass above)
+
+
+def _phrase(raw: str) -> Phrase | None:
+    parts = [p for p in re.split(r"[^\w*]+", raw.lower()) if p.strip("*")]
+    if not parts:
+        return None
+    text = " ".join(parts)
+    if "*" not in text:
+        return Phrase(text, None)
+    body = r"\s".join(re.escape(p).replace(r"\*", r"\w*") for p in parts)
+    return Phrase(text, re.compile(rf"(?<!\w){body}(?!\w)"))
+
+
+def parse(query: str) -> Node | None:
+    """Parse one text2sdg query; None if it holds no phrase. Adjacent terms are ANDed, as in Lucene."""
+    tokens = _TOKEN.findall(query)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def expr() -> Node | None:
+        nonlocal pos
+        args = [term()]
+        while peek() == "OR":
+            pos += 1
+            args.append(term())
+        kept = tuple(a for a in args if a is not None)
+        return None if not kept else kept[0] if len(kept) == 1 else Op("OR", kept)
+
+    def term() -> Node | None:
+        nonlocal pos
+        args = [unary()]
+        while peek() not in (None, "OR", ")"):
+            if peek() == "AND":
+                pos += 1
+            args.append(unary())
+        kept = tuple(a for a in args if a is not None)
+        return None if not kept else kept[0] if len(kept) == 1 else Op("AND", kept)
+
+    def unary() -> Node | None:
+        nonlocal pos
+        tok = peek()
+        if tok is None:
+            return None
+        pos += 1
+        if tok == "NOT":
+            arg = unary()
+            return None if arg is None else Op("NOT", (arg,))
+        if tok == "(":
+            node = expr()
+            if peek() == ")":
+                pos += 1
+            return node
+        if tok == ")":
+            return None
+        return _phrase(tok.strip('"<>{}'))
+
+    return expr()
+
+
+class Matcher:
+    """Counts, for a text, the queries of each system and goal that it matches."""
+
+    def __init__(self, queries: dict[str, list[tuple[int, str]]]) -> None:
+        self.systems = sorted(queries)
+        self._single: dict[str, list[tuple[int, int]]] = {}  # plain phrase -> [(system index, goal)]
+        self._complex: list[tuple[int, int, Node]] = []
+        self._wild: list[Phrase] = []
+        self.max_words = 1
+        for si, system in enumerate(self.systems):
+            for goal, query in queries[system]:
+                node = parse(query)
+                if node is None:
+                    continue
+                if isinstance(node, Phrase) and node.pattern is None:
+                    self._single.setdefault(node.text, []).append((si, goal))
+                else:
+                    self._complex.append((si, goal, node))
+                self._scan(node)
+
+    def _scan(self, node: Node) -> None:
+        if isinstance(node, Phrase):
+            self.max_words = max(self.max_words, node.text.count(" ") + 1)
+        else:
+            for arg in node.args:
+                self._scan(arg)
+
+    def counts(self, text: str) -> dict[str, list[int]]:
+        """System -> 17 counts of matched queries (index 0 is goal 1)."""
+        ws = words(text)
+        joined = " ".join(ws)
+        grams = {" ".join(ws[i : i + n]) for n in range(1, self.max_words + 1) for i in range(len(ws) - n + 1)}
+        out = [[0] * 17 for _ in self.systems]
+        for gram in grams & self._single.keys():
+            for si, goal in self._single[gram]:
+                out[si][goal - 1] += 1
+        memo: dict[int, bool] = {}
+        for si, goal, node in self._complex:
+            if _match(node, grams, joined, memo):
+                out[si][goal - 1] += 1
+        return {system: out[si] for si, system in enumerate(self.systems)}
+
+
+def _match(node: Node, grams: set[str], joined: str, memo: dict[int, bool]) -> bool:
+    if isinstance(node, Phrase):
+        if node.pattern is None:
+            return node.text in grams
+        key = id(node)
+        if key not in memo:
+            memo[key] = node.pattern.search(joined) is not None
+        return memo[key]
+    if node.kind == "AND":
+        return all(_match(a, grams, joined, memo) for a in node.args)
+    if node.kind == "OR":
+        return any(_match(a, grams, joined, memo) for a in node.args)
+    return not _match(node.args[0], grams, joined, memo)
+
+
+def load_queries(raw: str | None = None) -> dict[str, list[tuple[int, str]]]:
+    """The shipped query systems: system -> [(goal, query)]."""
+    if raw is None:
+        raw = resources.files("ssehub").joinpath("data/sdg_queries.json").read_text(encoding="utf-8")
+    data = json.loads(raw)
+    return {system: [(int(g), q) for g, q in rows] for system, rows in data["systems"].items()}
+
+
+@cache
+def default_matcher() -> Matcher:
+    """The matcher over the shipped queries, built once per process."""
+    return Matcher(load_queries())
+
+
+def count_many(matcher: Matcher, texts: Iterable[str]) -> list[dict[str, list[int]]]:
+    """`Matcher.counts` for each text."""
+    return [matcher.counts(t) for t in texts]
