@@ -6,16 +6,25 @@ import re
 
 # First match wins; patterns cover the English, French and Spanish wording of SSE publishers.
 RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("working-paper", re.compile(r"working[ -]?papers?|documents? de travail|documentos? de trabajo|cahiers? de recherche", re.I)),
-    ("policy-brief", re.compile(r"policy[ -]?briefs?|briefing note|notes? d'orientation|note de politique|nota de pol[ií]tica|resumen de pol[ií]ticas", re.I)),
-    ("case-study", re.compile(r"case[ -]?stud(y|ies)|[ée]tudes? de cas|estudios? de caso", re.I)),
-    ("report", re.compile(r"\breports?\b|\brapports?\b|\binformes?\b", re.I)),
+    (
+        "working-paper",
+        re.compile(r"working[ -]?papers?|documents? de travail|documentos? de trabajo|cahiers? de recherche", re.IGNORECASE),
+    ),
+    (
+        "policy-brief",
+        re.compile(
+            r"policy[ -]?briefs?|briefing note|notes? d'orientation|note de politique|nota de pol[ií]tica|resumen de pol[ií]ticas",
+            re.IGNORECASE,
+        ),
+    ),
+    ("case-study", re.compile(r"case[ -]?stud(y|ies)|[ée]tudes? de cas|estudios? de caso", re.IGNORECASE)),
+    ("report", re.compile(r"\breports?\b|\brapports?\b|\binformes?\b", re.IGNORECASE)),
 )
 URL_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("working-paper", re.compile(r"working[-_]?papers?|/wp[-_/]?\d", re.I)),
-    ("policy-brief", re.compile(r"policy[-_]?briefs?", re.I)),
-    ("case-study", re.compile(r"case[-_]?stud", re.I)),
-    ("news", re.compile(r"/(news|actualites|noticias|blog)/", re.I)),
+    ("working-paper", re.compile(r"working[-_]?papers?|/wp[-_/]?\d", re.IGNORECASE)),
+    ("policy-brief", re.compile(r"policy[-_]?briefs?", re.IGNORECASE)),
+    ("case-study", re.compile(r"case[-_]?stud", re.IGNORECASE)),
+    ("news", re.compile(r"/(news|actualites|noticias|blog)/", re.IGNORECASE)),
 )
 
 

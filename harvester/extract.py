@@ -75,9 +75,11 @@ def _meta(tree: Any, names: tuple[str, ...]) -> list[str]:
     """Values of <meta name|property=...> in the order of `names`."""
     out: list[str] = []
     for name in names:
-        for el in tree.xpath("//meta[translate(@name,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n"
-                             " or translate(@property,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n]",
-                             n=name):
+        for el in tree.xpath(
+            "//meta[translate(@name,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n"
+            " or translate(@property,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n]",
+            n=name,
+        ):
             content = (el.get("content") or "").strip()
             if content:
                 out.append(content)

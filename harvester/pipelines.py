@@ -9,7 +9,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from harvester.doctype import guess_type
-from harvester.extract import ExtractionError, Extracted, decode_html, extract_html, extract_pdf
+from harvester.extract import Extracted, ExtractionError, decode_html, extract_html, extract_pdf
 from harvester.items import PageItem
 from harvester.language import detect_language
 from harvester.urls import page_document_id
@@ -116,8 +116,15 @@ class StorePipeline(_Pipeline):
         elif item.event == "duplicate":
             tracker.count("duplicates")
             doc_id = page_document_id(source.id, item.url, item.canonical)
-            store.record_page(item.url, source.id, status=item.status, etag=item.etag, last_modified=item.last_modified,
-                              document_id=doc_id, error=None)
+            store.record_page(
+                item.url,
+                source.id,
+                status=item.status,
+                etag=item.etag,
+                last_modified=item.last_modified,
+                document_id=doc_id,
+                error=None,
+            )
         elif item.event == "document":
             self._document(item)
         return item
@@ -126,16 +133,32 @@ class StorePipeline(_Pipeline):
         spider = self.spider
         assert item.doc_id is not None
         doc = Document(
-            id=item.doc_id, source_id=item.source_id, text=item.text, title=item.title,
-            url=normalize_url(item.canonical or item.url), lang=item.lang, published=item.published,
-            authors=item.authors, type=item.type, parent_id=item.parent_id, licence=spider.source.licence,
+            id=item.doc_id,
+            source_id=item.source_id,
+            text=item.text,
+            title=item.title,
+            url=normalize_url(item.canonical or item.url),
+            lang=item.lang,
+            published=item.published,
+            authors=item.authors,
+            type=item.type,
+            parent_id=item.parent_id,
+            licence=spider.source.licence,
         )
         result = spider.store.upsert_document(doc)
         spider.tracker.count(result)
         if item.parent_id:
             spider.tracker.count("attachments")
-        spider.store.record_page(item.url, item.source_id, status=item.status, etag=item.etag, last_modified=item.last_modified,
-                                 content_hash=_hash(item.body), document_id=item.doc_id, error=None)
+        spider.store.record_page(
+            item.url,
+            item.source_id,
+            status=item.status,
+            etag=item.etag,
+            last_modified=item.last_modified,
+            content_hash=_hash(item.body),
+            document_id=item.doc_id,
+            error=None,
+        )
         logger.debug("%s: %s %s (%s, %s)", item.source_id, result, item.url, doc.lang, doc.type)
 
     def _gone(self, item: PageItem) -> None:

@@ -117,8 +117,11 @@ def _watch(crawler: Any, tracker: RunTracker) -> None:
         tracker.fail(response.url, "spider_error", f"{type(failure.value).__name__}: {failure.value}")
 
     def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
-        tracker.fail(getattr(item, "url", "") or getattr(response, "url", ""), "pipeline_error",
-                     f"{type(failure.value).__name__}: {failure.value}")
+        tracker.fail(
+            getattr(item, "url", "") or getattr(response, "url", ""),
+            "pipeline_error",
+            f"{type(failure.value).__name__}: {failure.value}",
+        )
 
     def spider_closed(spider: Any, reason: str) -> None:
         tracker.close_reason = reason
@@ -127,6 +130,15 @@ def _watch(crawler: Any, tracker: RunTracker) -> None:
     crawler.signals.connect(spider_error, signal=signals.spider_error, weak=False)
     crawler.signals.connect(item_error, signal=signals.item_error, weak=False)
     crawler.signals.connect(spider_closed, signal=signals.spider_closed, weak=False)
+
+
+def _line(counts: dict[str, Any]) -> str:
+    """Short enough for an 80-column terminal."""
+    same = counts.get("unchanged", 0) + counts.get("not_modified", 0) + counts.get("skipped_lastmod", 0)
+    return (
+        f"{counts.get('fetched', 0)} fetched, {counts.get('new', 0)} new, {counts.get('updated', 0)} upd, "
+        f"{same} same, {counts.get('failed', 0)} failed"
+    )
 
 
 def _brief(counts: dict[str, Any]) -> str:
@@ -152,7 +164,7 @@ def _progress(trackers: list[RunTracker], enabled: bool) -> Iterator[None]:
         def refresh() -> None:
             while not stop.wait(0.3):
                 for t in trackers:
-                    bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_brief(dict(t.counts))}")
+                    bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_line(dict(t.counts))}")
 
         thread = threading.Thread(target=refresh, daemon=True)
         thread.start()
@@ -162,4 +174,4 @@ def _progress(trackers: list[RunTracker], enabled: bool) -> Iterator[None]:
             stop.set()
             thread.join()
             for t in trackers:
-                bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_brief(dict(t.counts))}")
+                bar.update(tasks[t.source_id], description=f"[bold]{t.source_id}[/]: {_line(dict(t.counts))}")

@@ -11,8 +11,18 @@ from ssehub.store import Store
 logger = logging.getLogger(__name__)
 
 COUNTERS = (
-    "fetched", "new", "updated", "unchanged", "not_modified", "withdrawn", "failed",
-    "skipped_robots", "skipped_lastmod", "skipped_offsite", "duplicates", "attachments",
+    "fetched",
+    "new",
+    "updated",
+    "unchanged",
+    "not_modified",
+    "withdrawn",
+    "failed",
+    "skipped_robots",
+    "skipped_lastmod",
+    "skipped_offsite",
+    "duplicates",
+    "attachments",
 )
 
 

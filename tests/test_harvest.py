@@ -74,7 +74,10 @@ def ssehub_harvest(data: Path, sources: Path) -> str:
     env = {**os.environ, "SSEHUB_REQUEST_TIMEOUT": "1", "SSEHUB_MAX_PAGE_BYTES": "200000"}
     proc = subprocess.run(
         [sys.executable, "-m", "ssehub", "--data", str(data), "--sources", str(sources), "harvest"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout + proc.stderr
@@ -96,7 +99,7 @@ def snapshot(data: Path, group: SiteGroup, marks: dict[str, int], seconds: float
             docs[doc["id"]] = doc
     finally:
         store.close()
-    hits = {name: [(h.path, h.status, h.headers) for h in s.hits[marks[name]:]] for name, s in group.servers.items()}
+    hits = {name: [(h.path, h.status, h.headers) for h in s.hits[marks[name] :]] for name, s in group.servers.items()}
     return Phase(runs, docs, hits, seconds, output)
 
 
@@ -146,15 +149,33 @@ def by_path(phase: Phase, path: str) -> dict[str, Any]:
 
 def test_each_kind_harvests_its_documents(harvests: Harvests) -> None:
     docs = harvests.first.docs.values()
-    paths = lambda source: sorted(d["url"].split("/", 3)[3] for d in docs if d["source_id"] == source)  # noqa: E731
-    assert paths("obs") == ["files/report-101.pdf", "records/fiche-101.html", "records/fiche-102.html",
-                            "records/fiche-103.html", "records/fiche-105.html"]
-    assert paths("news") == ["files/food-aid-brief.pdf", "news/bakery-cooperative.html", "news/housing-cooperatives.html",
-                             "news/repair-cafes.html", "news/solidarity-grocery.html"]
+    paths = lambda source: sorted(d["url"].split("/", 3)[3] for d in docs if d["source_id"] == source)
+    assert paths("obs") == [
+        "files/report-101.pdf",
+        "records/fiche-101.html",
+        "records/fiche-102.html",
+        "records/fiche-103.html",
+        "records/fiche-105.html",
+    ]
+    assert paths("news") == [
+        "files/food-aid-brief.pdf",
+        "news/bakery-cooperative.html",
+        "news/housing-cooperatives.html",
+        "news/repair-cafes.html",
+        "news/solidarity-grocery.html",
+    ]
     # wp-8 sits on listing page 4, beyond max_depth 2; the disabled source is not harvested.
-    assert paths("centre") == ["files/wp-1.pdf", "papers/busy.html", "papers/policy-brief-5.pdf", "papers/wp-1.html",
-                               "papers/wp-2.html", "papers/wp-3.html", "papers/wp-4.html", "papers/wp-6.html",
-                               "papers/wp-7.html"]
+    assert paths("centre") == [
+        "files/wp-1.pdf",
+        "papers/busy.html",
+        "papers/policy-brief-5.pdf",
+        "papers/wp-1.html",
+        "papers/wp-2.html",
+        "papers/wp-3.html",
+        "papers/wp-4.html",
+        "papers/wp-6.html",
+        "papers/wp-7.html",
+    ]
     assert "dormant" not in harvests.first.runs
     assert all(d["status"] == "active" for d in docs)
 
@@ -163,7 +184,12 @@ def test_metadata_language_and_type(harvests: Harvests) -> None:
     f = harvests.first
     d = by_path(f, "/records/fiche-101.html")
     assert (d["title"], d["published"], d["authors"], d["lang"], d["type"]) == (
-        "Worker buyouts of small firms facing closure", "2019-11-21", ["Maria Lopes", "Tomas Berg"], "en", "article")
+        "Worker buyouts of small firms facing closure",
+        "2019-11-21",
+        ["Maria Lopes", "Tomas Berg"],
+        "en",
+        "article",
+    )
     # <html lang="en"> around a French text: the language comes from the text.
     d = by_path(f, "/records/fiche-102.html")
     assert (d["lang"], d["published"], d["authors"]) == ("fr", "2020-06-15", ["Claire Dumont"])
@@ -191,7 +217,12 @@ def test_pdfs_are_documents_linked_to_their_page(harvests: Harvests) -> None:
     f = harvests.first
     pdf, page = by_path(f, "/files/report-101.pdf"), by_path(f, "/records/fiche-101.html")
     assert pdf["parent_id"] == page["id"] and page["parent_id"] is None
-    assert (pdf["title"], pdf["authors"], pdf["type"], pdf["lang"]) == ("Worker buyouts: full report", ["Maria Lopes"], "report", "en")
+    assert (pdf["title"], pdf["authors"], pdf["type"], pdf["lang"]) == (
+        "Worker buyouts: full report",
+        ["Maria Lopes"],
+        "report",
+        "en",
+    )
     assert "Twelve converted firms" in pdf["text"]
     assert by_path(f, "/files/wp-1.pdf")["parent_id"] == by_path(f, "/papers/wp-1.html")["id"]
     brief = by_path(f, "/files/food-aid-brief.pdf")
@@ -227,8 +258,13 @@ def test_faults_are_counted_by_reason_and_runs_finish(harvests: Harvests) -> Non
     assert runs["centre"]["counts"]["failed_by_reason"] == {"bad_pdf": 1, "http_404": 1, "redirect_loop": 1, "too_big": 1}
     assert runs["news"]["counts"]["failed_by_reason"] == {}
     errors = {(e["url"].split("/", 3)[3], e["reason"]) for r in runs.values() for e in r["errors"]}
-    assert {("records/fiche-199.html", "http_500"), ("about.html", "no_text"), ("files/wp-3-appendix.pdf", "bad_pdf"),
-            ("papers/loop.html", "redirect_loop"), ("papers/huge.html", "too_big")} <= errors
+    assert {
+        ("records/fiche-199.html", "http_500"),
+        ("about.html", "no_text"),
+        ("files/wp-3-appendix.pdf", "bad_pdf"),
+        ("papers/loop.html", "redirect_loop"),
+        ("papers/huge.html", "too_big"),
+    } <= errors
     # 5xx is retried twice, then given up; the 429 page was retried after its Retry-After and stored.
     assert [s for p, s, _ in harvests.first.hits["sitemap"] if p == "/records/fiche-199.html"] == [500, 500, 500]
     assert [s for p, s, _ in harvests.first.hits["crawl"] if p == "/papers/busy.html"] == [429, 200]
@@ -265,8 +301,12 @@ def test_edited_pages_update_and_deleted_pages_withdraw(harvests: Harvests) -> N
     assert third.runs["centre"]["counts"]["updated"] == 1 and third.runs["centre"]["counts"]["withdrawn"] == 1
     assert third.runs["obs"]["counts"]["updated"] == 1 and third.runs["obs"]["counts"]["withdrawn"] == 1
     changed = {i for i, d in third.docs.items() if d != second.docs[i]}
-    assert changed == {wp2["id"], fiche["id"], by_path(third, "/papers/wp-6.html")["id"],
-                       by_path(third, "/records/fiche-103.html")["id"]}
+    assert changed == {
+        wp2["id"],
+        fiche["id"],
+        by_path(third, "/papers/wp-6.html")["id"],
+        by_path(third, "/records/fiche-103.html")["id"],
+    }
 
 
 def test_cli_reports_and_harvest_is_quick(harvests: Harvests) -> None:

@@ -79,37 +79,47 @@ def test_boilerplate_page_is_no_text_and_bad_bytes_are_bad_encoding() -> None:
 def test_extract_pdf_reads_text_and_info_and_rejects_broken_files(fixture_sites: Path) -> None:
     found = extract_pdf((fixture_sites / "crawl/files/wp-1.pdf").read_bytes())
     assert "Weighted colleges" in found.text
-    assert (found.title, found.authors, found.published) == ("Governance in multi-stakeholder cooperatives", ["Ingrid Solberg"], "2022-04-12")
+    assert (found.title, found.authors, found.published) == (
+        "Governance in multi-stakeholder cooperatives",
+        ["Ingrid Solberg"],
+        "2022-04-12",
+    )
     for broken in ((fixture_sites / "crawl/files/wp-3-appendix.pdf").read_bytes(), b"%PDF-1.7\n" + b"\x00" * 300, b"not a pdf"):
         with pytest.raises(ExtractionError) as err:
             extract_pdf(broken)
         assert err.value.reason == "bad_pdf"
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    ("Les coopératives d'habitants construisent des logements que personne ne pourra revendre avec profit.", "fr"),
-    ("Las cooperativas de vivienda construyen casas que nadie podrá revender con fines de lucro.", "es"),
-    ("Housing cooperatives build homes that nobody will ever be able to sell for a profit.", "en"),
-    ("As cooperativas de habitação constroem casas que ninguém poderá revender com lucro.", "pt"),
-    ("ok", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Les coopératives d'habitants construisent des logements que personne ne pourra revendre avec profit.", "fr"),
+        ("Las cooperativas de vivienda construyen casas que nadie podrá revender con fines de lucro.", "es"),
+        ("Housing cooperatives build homes that nobody will ever be able to sell for a profit.", "en"),
+        ("As cooperativas de habitação constroem casas que ninguém poderá revender com lucro.", "pt"),
+        ("ok", ""),
+    ],
+)
 def test_language_comes_from_the_text(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
 
-@pytest.mark.parametrize(("title", "url", "text", "is_pdf", "default", "expected"), [
-    ("Working Paper 12: Cooperative finance", "http://x/p/12.html", "", False, "", "working-paper"),
-    ("Document de travail 2021-04", "http://x/p/4.html", "", False, "", "working-paper"),
-    ("Policy brief: care cooperatives", "http://x/p.html", "", False, "", "policy-brief"),
-    ("Estudio de caso: recicladores", "http://x/p.html", "", False, "", "case-study"),
-    ("Annual report 2023", "http://x/p.html", "", False, "", "report"),
-    ("Cooperatives grow", "http://x/news/p.html", "", False, "", "news"),
-    ("Cooperatives grow", "http://x/p.html", "", False, "news", "news"),
-    ("Cooperatives grow", "http://x/p.html", "A new report says so.", False, "article", "article"),
-    ("scan0001", "http://x/f.pdf", "Policy brief. Food aid.", True, "", "policy-brief"),
-    ("scan0001", "http://x/f.pdf", "Some text.", True, "", "report"),
-    ("About us", "http://x/about.html", "", False, "", "page"),
-])
+@pytest.mark.parametrize(
+    ("title", "url", "text", "is_pdf", "default", "expected"),
+    [
+        ("Working Paper 12: Cooperative finance", "http://x/p/12.html", "", False, "", "working-paper"),
+        ("Document de travail 2021-04", "http://x/p/4.html", "", False, "", "working-paper"),
+        ("Policy brief: care cooperatives", "http://x/p.html", "", False, "", "policy-brief"),
+        ("Estudio de caso: recicladores", "http://x/p.html", "", False, "", "case-study"),
+        ("Annual report 2023", "http://x/p.html", "", False, "", "report"),
+        ("Cooperatives grow", "http://x/news/p.html", "", False, "", "news"),
+        ("Cooperatives grow", "http://x/p.html", "", False, "news", "news"),
+        ("Cooperatives grow", "http://x/p.html", "A new report says so.", False, "article", "article"),
+        ("scan0001", "http://x/f.pdf", "Policy brief. Food aid.", True, "", "policy-brief"),
+        ("scan0001", "http://x/f.pdf", "Some text.", True, "", "report"),
+        ("About us", "http://x/about.html", "", False, "", "page"),
+    ],
+)
 def test_type_guess(title: str, url: str, text: str, is_pdf: bool, default: str, expected: str) -> None:
     assert guess_type(title, url, text, is_pdf=is_pdf, default=default) == expected
 

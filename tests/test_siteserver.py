@@ -19,7 +19,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
     """Status, headers and body without following redirects."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        def redirect_request(self, *args, **kwargs):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
@@ -39,13 +39,18 @@ def site(tmp_path: Path) -> Path:
     (root / "feed.xml").write_text("<rss><link>__BASE__/a.html</link></rss>", encoding="utf-8")
     (root / "paper.pdf").write_bytes(b"%PDF-1.4 __BASE__ stays as is in binaries")
     (root / "map.xml.gz").write_bytes(gzip.compress(b"<loc>__BASE__/x.html</loc>"))
-    (root / "_routes.json").write_text(json.dumps({
-        "/broken": {"status": 500},
-        "/loop-a": {"status": 301, "location": "/loop-b"},
-        "/busy": {"status": 429, "retry_after": 1, "times": 1},
-        "/gone.html": {"status": 410},
-        "/huge": {"bytes": 100000},
-    }), encoding="utf-8")
+    (root / "_routes.json").write_text(
+        json.dumps(
+            {
+                "/broken": {"status": 500},
+                "/loop-a": {"status": 301, "location": "/loop-b"},
+                "/busy": {"status": 429, "retry_after": 1, "times": 1},
+                "/gone.html": {"status": 410},
+                "/huge": {"bytes": 100000},
+            }
+        ),
+        encoding="utf-8",
+    )
     (root / "busy").write_text("finally", encoding="utf-8")
     return root
 

@@ -34,7 +34,7 @@ from ssehub.store import Store
 HANDLED = [304, 404, 410]
 PDF_TYPES = ("application/pdf", "application/x-pdf")
 # Links that often serve a PDF without saying so in the URL; only a PDF Content-Type makes them attachments.
-DOWNLOAD_PATH = re.compile(r"/(download|bitstream|attachments?)/|[?&](download|format=pdf)", re.I)
+DOWNLOAD_PATH = re.compile(r"/(download|bitstream|attachments?)/|[?&](download|format=pdf)", re.IGNORECASE)
 
 
 class BaseSpider(scrapy.Spider):
@@ -95,8 +95,16 @@ class BaseSpider(scrapy.Spider):
                 if page.get("last_modified"):
                     headers["If-Modified-Since"] = page["last_modified"]
         # dont_filter: we deduplicate normalised URLs above; Scrapy's filter would also swallow redirect loops silently.
-        return Request(url, callback=callback, errback=self.on_error, headers=headers, meta=meta,
-                       cb_kwargs=cb_kwargs, dont_filter=True, priority=priority)
+        return Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            headers=headers,
+            meta=meta,
+            cb_kwargs=cb_kwargs,
+            dont_filter=True,
+            priority=priority,
+        )
 
     def mark_listed(self, url: str) -> None:
         """Note a URL as accounted for this run without fetching it (e.g. skipped by sitemap lastmod)."""
@@ -112,7 +120,10 @@ class BaseSpider(scrapy.Spider):
         """A PageItem for a response, with its validators."""
         headers = response.headers
         return PageItem(
-            source_id=self.source.id, url=response.url, event=event, status=response.status,  # type: ignore[arg-type]
+            source_id=self.source.id,
+            url=response.url,
+            event=event,
+            status=response.status,  # type: ignore[arg-type]
             etag=(headers.get("ETag") or b"").decode("latin-1") or None,
             last_modified=(headers.get("Last-Modified") or b"").decode("latin-1") or None,
             content_type=(headers.get("Content-Type") or b"").decode("latin-1"),
@@ -133,7 +144,11 @@ class BaseSpider(scrapy.Spider):
             yield self.item(response, "gone")
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if ctype in PDF_TYPES or response.body[:5] == b"%PDF-" or (is_pdf_url(response.url) and not isinstance(response, TextResponse)):
+        if (
+            ctype in PDF_TYPES
+            or response.body[:5] == b"%PDF-"
+            or (is_pdf_url(response.url) and not isinstance(response, TextResponse))
+        ):
             yield self.item(response, "document", body=response.body, parent_id=parent_id, hints=hints)
             return
         if hints.get("attachment"):
@@ -149,8 +164,15 @@ class BaseSpider(scrapy.Spider):
             if request := self.document_request(canonical, hints):
                 yield request
             return
-        yield self.item(response, "document", body=response.body, encoding=response.encoding, canonical=canonical,
-                        parent_id=parent_id, hints=hints)
+        yield self.item(
+            response,
+            "document",
+            body=response.body,
+            encoding=response.encoding,
+            canonical=canonical,
+            parent_id=parent_id,
+            hints=hints,
+        )
         doc_id = page_document_id(self.source.id, response.url, canonical)
         yield from self.attachments(response, doc_id)
 
