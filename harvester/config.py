@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from harvester.work import default_workers
 from ssehub.settings import Settings
 from ssehub.sources import SourceConfig
 
@@ -45,7 +46,9 @@ def scrapy_settings(settings: Settings, source: SourceConfig | None = None, log_
         "LOG_LEVEL": log_level,
         "LOG_INSTALL_ROOT_HANDLER": False,  # logging handlers belong to the CLI
         "LOGSTATS_INTERVAL": 0,
-        "DEPTH_LIMIT": 0,  # the crawl spider bounds its own depth with max_depth
+        "DEPTH_LIMIT": 0,
+        # Extraction runs in worker processes so that the crawler's thread keeps downloading (0 = inline).
+        "EXTRACT_WORKERS": settings.extract_workers if settings.extract_workers >= 0 else default_workers(),
         # Scrapy 2.19 has a single request fingerprinter (REQUEST_FINGERPRINTER_IMPLEMENTATION was removed);
         # spiders deduplicate normalised URLs themselves and mark requests dont_filter.
     }

@@ -146,3 +146,62 @@ def extract_pdf(body: bytes) -> Extracted:
         except Exception:  # a malformed date in the info dictionary is not worth failing the file for
             published = None
     return Extracted(text=text, title=" ".join(title.split()), published=published, authors=split_authors(author))
+
+
+# Block elements end a line; everything else flows into the line around it.
+BLOCK_TAGS = frozenset(
+    "p div li ul ol h1 h2 h3 h4 h5 h6 br tr table blockquote pre section article figure figcaption dd dt dl hr header footer".split()
+)
+DROP_TAGS = ("script", "style", "noscript", "iframe", "form", "button", "svg", "template", "object", "embed")
+# Share buttons and related-post lists that plugins inject into WordPress content.rendered.
+DROP_CLASSES = re.compile(r"\b(sharedaddy|jp-relatedposts|addtoany|sd-sharing|wp-block-buttons|screen-reader-text)\b")
+
+
+def extract_fragment(html: str) -> Extracted:
+    """Text of clean body HTML (WordPress content.rendered): every paragraph kept, scripts and share widgets dropped.
+
+    trafilatura is made for whole pages and may drop short bodies; a fragment is already the main text.
+    """
+    try:
+        root = lxml.html.fragment_fromstring(html or "<p></p>", create_parent="div")
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ExtractionError("no_text", f"unparsable content: {exc}") from None
+    for el in list(root.iter(*DROP_TAGS)):
+        el.drop_tree()
+    for el in list(root.iter()):
+        if isinstance(el.tag, str) and DROP_CLASSES.search(el.get("class") or ""):
+            el.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag in BLOCK_TAGS:
+            el.tail = "\n" + (el.tail or "")
+            if el.tag != "br":
+                el.text = "\n" + (el.text or "")
+    lines = (" ".join(line.split()) for line in root.text_content().splitlines())
+    text = "\n".join(line for line in lines if line)
+    if len(text.split()) < MIN_WORDS:
+        raise ExtractionError("no_text", "empty content")
+    return Extracted(text=text)
+
+
+def html_to_plain(value: str) -> str:
+    """Plain text of a short HTML string (a rendered title): tags dropped, entities decoded."""
+    if not value or "<" not in value and "&" not in value:
+        return " ".join((value or "").split())
+    try:
+        return " ".join(lxml.html.fragment_fromstring(value, create_parent="span").text_content().split())
+    except (lxml.etree.ParserError, ValueError):
+        return " ".join(value.split())
+
+
+def extract_any(body: bytes, fmt: str, encoding: str, content_type: str, url: str) -> tuple[Extracted, bool]:
+    """Extract a fetched body by its format ('' sniffs PDF or HTML); returns the result and whether it was a PDF."""
+    if fmt == "text":
+        text = body.decode("utf-8", errors="replace").strip()
+        if len(text.split()) < MIN_WORDS:
+            raise ExtractionError("no_text", "text too short")
+        return Extracted(text=text), False
+    if fmt == "fragment":
+        return extract_fragment(body.decode("utf-8", errors="replace")), False
+    if body[:5] == b"%PDF-" or "pdf" in content_type.lower():
+        return extract_pdf(body), True
+    return extract_html(decode_html(body, encoding), url), False

@@ -27,9 +27,13 @@ class PageItem:
     canonical: str | None = None  # same-site canonical link of an HTML page
     parent_id: str | None = None  # for attachments: the id of the page that links them
     hints: dict[str, Any] = field(default_factory=dict)  # metadata fallbacks: title, published, authors, type
+    # How to read `body`: '' sniffs HTML or PDF; 'fragment' is clean body HTML from an API (WordPress
+    # content.rendered); 'text' is plain text (an OAI description).
+    format: str = ""
+    derived: bool = False  # built from a listing's data (REST, OAI), not fetched on its own: not counted as fetched
     reason: str = ""  # failure or skip reason
     detail: str = ""
-    # filled by the pipelines
+    # filled by the pipelines (a spider that knows the document's identity, e.g. an OAI identifier, sets doc_id)
     doc_id: str | None = None
     text: str = field(default="", repr=False)
     title: str = ""
@@ -38,4 +42,5 @@ class PageItem:
     lang: str = ""
     type: str = ""
     is_pdf: bool = False
+    signature: bytes | None = field(default=None, repr=False)  # MinHash of the text, for near-duplicates
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,6 +58,8 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
 
     sources = load_sources(settings.sources)
     store = Store(settings.store_path)
+    for run_id in mark_interrupted_runs(store):
+        logger.warning("run %s was killed before it finished: marked interrupted (this harvest picks up its work)", run_id)
     for src in sources:
         store.upsert_source(src)
     chosen = select_sources(sources, source_ids)
@@ -80,6 +84,7 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
     trackers: list[RunTracker] = []
     for i, src in enumerate(chosen):
         tracker = RunTracker(store, store.start_run([src.id]), src.id)
+        store.set_run_process(tracker.run_id, os.getpid(), socket.gethostname())
         trackers.append(tracker)
         # Crawlers built here (for their per-source settings) must install the reactor themselves, once.
         crawler = Crawler(spider_for(src.kind), scrapy_settings(settings, src), init_reactor=i == 0)  # type: ignore[arg-type]
@@ -97,10 +102,28 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
     for tracker in trackers:
         status = {None: "finished", "finished": "finished", "error": "failed"}.get(tracker.close_reason, "interrupted")
         tracker.flush(status)
+        if status == "finished" and tracker.watermark:
+            # Only a finished run with a complete listing moves the incremental watermark: nothing is skipped.
+            store.set_harvest_state(tracker.source_id, "since", tracker.watermark)
         summaries.append(tracker.summary())
         logger.info("harvest of %s: %s", tracker.source_id, _brief(tracker.counts))
     store.close()
     return summaries
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def mark_interrupted_runs(store: Store) -> list[int]:
+    """Runs left `running` by a harvest process of this host that no longer exists (killed) become `interrupted`."""
+    return store.interrupt_stale_runs(socket.gethostname(), _process_alive)
 
 
 def _crawl_failed(failure: Any, tracker: RunTracker) -> None:

@@ -22,6 +22,7 @@ COUNTERS = (
     "skipped_lastmod",
     "skipped_offsite",
     "duplicates",
+    "near_duplicates",
     "attachments",
 )
 
@@ -36,6 +37,7 @@ class RunTracker:
         self.counts: dict[str, Any] = {name: 0 for name in COUNTERS} | {"failed_by_reason": {}}
         self.errors = 0
         self.close_reason: str | None = None  # why Scrapy closed the spider ('finished' unless stopped)
+        self.watermark: str | None = None  # set by incremental spiders whose listing was complete: the next `since`
         self.flush_every = flush_every
         self._last_flush = time.monotonic()
 

@@ -1,8 +1,9 @@
 """Rebuild the SDG tagger's shipped data from ../shared/data/sdg: the keyword queries and the fitted model.
 
 Usage: python scripts/build_tagger_data.py [--queries-only]
-Writes ssehub/data/sdg_queries.json and ssehub/data/sdg_tagger.json (weights, per-goal thresholds and the
-cross-validated dev-set figures). Needs the packaged model (about 1 minute on 2 cores).
+Writes ssehub/data/sdg_queries.json and ssehub/data/sdg_tagger.json (three logistic models, by the language of the
+text, with per-goal thresholds and their cross-validated dev-set figures) and ssehub/data/sdg_prototypes.npz.
+Needs the packaged model (about 1 minute on 2 cores). `python -m bench.tagger` prints the full evaluation.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tagger_fit import SHARED_SDG, cached_features, choose_thresholds, cross_validate, design, fit, read_dev, scores  # noqa: E402
+from tagger_fit import SHARED_SDG, cached_features, choose_thresholds, cross_validate, design, fit, read_dev, scores
 
 DATA = Path(__file__).resolve().parents[1] / "ssehub" / "data"
 SHRINK = 0.5
@@ -46,11 +47,26 @@ def build_queries(src: Path) -> dict:
     return {"sources": ATTRIBUTION, "systems": systems}
 
 
+def model_columns(names: list[str]) -> dict[str, list[int]]:
+    """Feature columns of each model: `full` (English), `multi` (French, Spanish), `similarity` (other languages).
+
+    Outside English the keyword queries cannot read the text, and raw cosines shift with the language (MiniLM is
+    English): those models take the similarities standardised across goals, plus the UN-text word overlap
+    computed in the text's own language.
+    """
+    relative = ["sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
+    lexical = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
+    return {"full": list(range(len(names))), "multi": [names.index(n) for n in relative + lexical],
+            "similarity": [names.index(n) for n in relative]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=SHARED_SDG)
     parser.add_argument("--queries-only", action="store_true")
     parser.add_argument("--cache", type=Path, default=Path("data/cache"))
+    parser.add_argument("--model", default="", help="an embedding model as `--model`/SSEHUB_MODEL_PATH takes it "
+                        "(default: the packaged MiniLM); its files are written as sdg_tagger-<model>.json etc.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -60,24 +76,23 @@ def main() -> None:
     if args.queries_only:
         return
 
-    from ssehub.embed import SentenceTransformerEmbedder
+    from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries
-    from ssehub.tagger import Tagger, prototype_vectors, prototypes, save_prototypes
+    from ssehub.settings import Settings
+    from ssehub.tagger import PARAMS_FILE, PROTOTYPE_FILE, Tagger, model_file, prototype_vectors, prototypes, save_prototypes
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = load_embedder(Settings(model_path=args.model, torch_threads=1))
     texts = [t for _, _, t in prototypes()]
     key = hashlib.sha1("\n".join([embedder.name, *texts]).encode("utf-8")).hexdigest()[:16]
     # Loads the shipped file when it is current, else embeds (or reads the cache); then (re)writes it.
-    save_prototypes(DATA / "sdg_prototypes.npz", key, prototype_vectors(embedder, texts, args.cache))
+    package = DATA.parent
+    save_prototypes(package / model_file(PROTOTYPE_FILE, embedder.name), key, prototype_vectors(embedder, texts, args.cache))
     tagger = Tagger(embedder, params={}, matcher=Matcher(load_queries(json.dumps(queries))))
     dev = read_dev(args.shared / "osdg_dev_600.csv")
     feats, _ = cached_features(tagger, dev, args.cache)
     out: dict = {"model": embedder.name, "features": tagger.feature_names(), "shrink": SHRINK}
     names = tagger.feature_names()
-    # The similarity-only model (texts the English queries cannot read) uses the relative similarity features,
-    # which shift least between languages.
-    sim_cols = [names.index(n) for n in ("sim_margin", "sim_rank", "sim_max_z", "sim_top3_z")]
-    for key, cols in (("full", list(range(len(names)))), ("similarity", sim_cols)):
+    for key, cols in model_columns(names).items():
         x = design(feats, dev.sdg)[:, cols]
         oof_prob, decide = cross_validate(x, dev, SHRINK)
         report = scores(decide, dev.sdg, dev.label)
@@ -89,8 +104,9 @@ def main() -> None:
         m = report["macro"]
         print(f"{key:10s} 5-fold CV: macro accuracy {m['accuracy']:.3f}  F1 {m['f1']:.3f}  "
               f"worst SDG {report['worst_sdg']} {report['worst_accuracy']:.3f}")
-    (DATA / "sdg_tagger.json").write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
-    print("wrote sdg_tagger.json")
+    target = package / model_file(PARAMS_FILE, embedder.name)
+    target.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+    print(f"wrote {target.name}")
 
 
 if __name__ == "__main__":

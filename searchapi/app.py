@@ -12,7 +12,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from searchapi import errors
-from searchapi.routes import documents, health, pages, sdgs, search, tag
+from searchapi.auth import CuratorGuard
+from searchapi.harvests import Harvests
+from searchapi.ratelimit import RateLimit
+from searchapi.routes import curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
 from searchapi.search import Searcher
 from ssehub.embed import Embedder, load_embedder
@@ -21,6 +24,12 @@ from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+DESCRIPTION = """Search Social and Solidarity Economy literature tagged with the UN Sustainable Development Goals.
+
+Read endpoints are open (and callable from the origins in `SSEHUB_CORS_ORIGINS`). Curator endpoints need
+`Authorization: Bearer <key>` with a key from `SSEHUB_CURATOR_KEYS`. Over `SSEHUB_RATE_LIMIT` requests a minute,
+a client gets 429 with `Retry-After`. Errors are `{"detail": ...}`.
+"""
 
 
 def _warm(searcher: Searcher) -> None:
@@ -40,27 +49,36 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         store = Store(settings.store_path)
         searcher = Searcher(store, embedder if embedder is not None else (lambda: load_embedder(settings)), settings.index_dir)
         app.state.settings, app.state.store, app.state.searcher, app.state.tagger = settings, store, searcher, None
+        app.state.harvests = Harvests(settings, store)
         threading.Thread(target=_warm, args=(searcher,), name="ssehub-warm", daemon=True).start()
         try:
             yield
         finally:
+            app.state.harvests.stop_all()
             store.close()
 
     app = FastAPI(
         title="ssehub",
         summary="Search Social and Solidarity Economy literature tagged with the SDGs",
+        description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
     )
     errors.install(app)
+    # Middleware added last runs first: CORS (so even a 401 or 429 is readable cross-origin), then the rate limit,
+    # then the curator guard (before any body is parsed).
+    app.add_middleware(CuratorGuard, keys=settings.curator_key_list())
+    if settings.rate_limit > 0:
+        app.add_middleware(RateLimit, per_minute=settings.rate_limit)
     origins = settings.cors_origin_list()
     if origins:
         # Read endpoints only: curator calls need an Authorization header, which preflight does not allow.
         app.add_middleware(
-            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"]
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
+            expose_headers=["Retry-After", "X-Total-Count", "Content-Disposition"], max_age=600,
         )
-    for module in (search, documents, sdgs, tag, health, pages):
+    for module in (search, export, documents, curate, sdgs, feeds, tag, sources, harvest, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

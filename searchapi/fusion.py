@@ -30,3 +30,20 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
             fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
     top = len(rankings) / (k + 1) if rankings else 1.0
     return {doc: s / top for doc, s in fused.items()}
+
+
+def minmax(scores: Mapping[str, float], low: float | None = None) -> dict[str, float]:
+    """Scores rescaled to [0, 1] between `low` (default: the lowest score) and the highest."""
+    if not scores:
+        return {}
+    top = max(scores.values())
+    low = min(scores.values()) if low is None else low
+    span = top - low
+    return {d: (max(s, low) - low) / span if span > 0 else 1.0 for d, s in scores.items()}
+
+
+def convex(keyword: Mapping[str, float], semantic: Mapping[str, float], weight: float) -> dict[str, float]:
+    """`weight` * keyword + (1 - weight) * semantic, both already in [0, 1]; a document missing from one scores 0 there."""
+    return {
+        d: weight * keyword.get(d, 0.0) + (1.0 - weight) * semantic.get(d, 0.0) for d in set(keyword) | set(semantic)
+    }

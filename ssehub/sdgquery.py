@@ -1,4 +1,4 @@
-"""Public SDG keyword query systems (text2sdg syntax: phrases, AND/OR/NOT, `*`) matched against texts.
+"""Public SDG keyword query systems (text2sdg syntax: phrases, AND/OR/NOT, `*`, Aurora's `W/n`) matched against texts.
 
 The queries ship in `ssehub/data/sdg_queries.json` (rebuilt by `scripts/build_tagger_data.py`).
 """
@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Union
 
 _WORD = re.compile(r"\w+")
+_NEAR = re.compile(r"(?:W|PRE)/(\d+)$", re.IGNORECASE)
 _TOKEN = re.compile(r'"[^"]*"|<[^>]*>|\{[^}]*\}|\(|\)|[^\s()"<>{}]+')
 
 
@@ -32,10 +33,11 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Op:
-    """AND / OR of sub-queries, or NOT of one."""
+    """AND / OR of sub-queries, NOT of one, or NEAR: two sub-queries within `dist` words (Scopus `W/n`)."""
 
     kind: str
     args: tuple[Node, ...]
+    dist: int = 0
 
 
 Node = Union[Phrase, Op]  # noqa: UP007 (a forward reference inside the dataclass above)
@@ -71,13 +73,26 @@ def parse(query: str) -> Node | None:
 
     def term() -> Node | None:
         nonlocal pos
-        args = [unary()]
+        args = [near()]
         while peek() not in (None, "OR", ")"):
             if peek() == "AND":
                 pos += 1
-            args.append(unary())
+            args.append(near())
         kept = tuple(a for a in args if a is not None)
         return None if not kept else kept[0] if len(kept) == 1 else Op("AND", kept)
+
+    def near() -> Node | None:
+        # W/n binds tighter than AND/OR here: Aurora's queries parenthesise as if it did.
+        nonlocal pos
+        left = unary()
+        while (tok := peek()) is not None and (m := _NEAR.match(tok)):
+            pos += 1
+            right = unary()
+            if left is None or right is None:
+                left = left or right
+            else:
+                left = Op("NEAR", (left, right), int(m.group(1)))
+        return left
 
     def unary() -> Node | None:
         nonlocal pos
@@ -136,26 +151,57 @@ class Matcher:
         for gram in grams & self._single.keys():
             for si, goal in self._single[gram]:
                 out[si][goal - 1] += 1
-        memo: dict[int, bool] = {}
+        ctx = _Context(ws, joined, grams)
         for si, goal, node in self._complex:
-            if _match(node, grams, joined, memo):
+            if ctx.match(node):
                 out[si][goal - 1] += 1
         return {system: out[si] for si, system in enumerate(self.systems)}
 
 
-def _match(node: Node, grams: set[str], joined: str, memo: dict[int, bool]) -> bool:
-    if isinstance(node, Phrase):
-        if node.pattern is None:
-            return node.text in grams
-        key = id(node)
-        if key not in memo:
-            memo[key] = node.pattern.search(joined) is not None
-        return memo[key]
-    if node.kind == "AND":
-        return all(_match(a, grams, joined, memo) for a in node.args)
-    if node.kind == "OR":
-        return any(_match(a, grams, joined, memo) for a in node.args)
-    return not _match(node.args[0], grams, joined, memo)
+class _Context:
+    """One text's words, joined words and n-grams, with memoised phrase look-ups."""
+
+    def __init__(self, ws: list[str], joined: str, grams: set[str]) -> None:
+        self.ws, self.joined, self.grams = ws, joined, grams
+        self.memo: dict[int, bool] = {}
+        self.starts: dict[int, list[int]] = {}
+        # Character offset -> word index, to turn regex hits in `joined` into word positions.
+        self.offsets: dict[int, int] = {}
+        at = 0
+        for i, w in enumerate(ws):
+            self.offsets[at] = i
+            at += len(w) + 1
+
+    def match(self, node: Node) -> bool:
+        if isinstance(node, Phrase):
+            if node.pattern is None:
+                return node.text in self.grams
+            key = id(node)
+            if key not in self.memo:
+                self.memo[key] = node.pattern.search(self.joined) is not None
+            return self.memo[key]
+        if node.kind == "AND":
+            return all(self.match(a) for a in node.args)
+        if node.kind == "OR":
+            return any(self.match(a) for a in node.args)
+        if node.kind == "NEAR":
+            if not all(self.match(a) for a in node.args):  # cheap check first
+                return False
+            left, right = (self.positions(a) for a in node.args)
+            return any(abs(a - b) <= node.dist + 1 for a in left for b in right)
+        return not self.match(node.args[0])
+
+    def positions(self, node: Node) -> list[int]:
+        """Word positions where a phrase (or an OR of phrases) starts; AND/NOT/NEAR count everywhere."""
+        if isinstance(node, Phrase):
+            key = id(node)
+            if key not in self.starts:
+                pattern = node.pattern or re.compile(rf"(?<!\w){re.escape(node.text)}(?!\w)")
+                self.starts[key] = [self.offsets[m.start()] for m in pattern.finditer(self.joined) if m.start() in self.offsets]
+            return self.starts[key]
+        if node.kind == "OR":
+            return sorted({p for a in node.args if self.match(a) for p in self.positions(a)})
+        return list(range(len(self.ws))) if self.match(node) else []
 
 
 def load_queries(raw: str | None = None) -> dict[str, list[tuple[int, str]]]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ssehub.errors import ConfigError
+from ssehub.errors import ConfigError, NotFound
 
 KINDS = ("sitemap", "feed", "wordpress", "oai-pmh", "crawl", "import")
 ID_RE = re.compile(r"^[a-z0-9_]+$")
@@ -135,3 +138,134 @@ def load_sources(path: Path, strict: bool = True) -> list[SourceConfig]:
     if problems and strict:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return good
+
+
+# -- writing sources.yaml back (curators' edits through the API) ----------------------------------------------
+
+
+def _round_trip_yaml() -> Any:
+    """ruamel.yaml in round-trip mode, indented like the shipped sources.yaml; it keeps comments, order and quoting."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096  # never fold a long regex or URL onto two lines
+    return rt
+
+
+def _yaml_value(value: Any) -> Any:
+    """Lists of scalars are written in flow style (`[en, fr]`), as curators write them by hand."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    if isinstance(value, list):
+        seq = CommentedSeq(value)
+        seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _entry_fields(src: SourceConfig, existing: dict[str, Any]) -> dict[str, Any]:
+    """What to write for a source: every non-default field, plus the fields the file already spelled out."""
+    full = src.model_dump()
+    wanted = set(src.model_dump(exclude_defaults=True)) | {k for k in existing if k in full} | {"id", "kind"}
+    return {k: full[k] for k in full if k in wanted and not (full[k] is None and k not in existing)}
+
+
+def write_source(path: Path, source_id: str, src: SourceConfig | None) -> None:
+    """Add, replace (same id) or, with `src=None`, remove one entry of a sources file, keeping its comments.
+
+    The new file is validated as a whole (ConfigError naming the field otherwise) and renamed into place, so a
+    reader never sees half a file. NotFound when replacing or removing an id the file does not have.
+    """
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
+
+    rt = _round_trip_yaml()
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        data = rt.load(text) if text.strip() else None
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML, fix it by hand first: {' '.join(str(exc).split())}") from None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, dict) or not isinstance(data.get("sources", []), list):
+        raise ConfigError(f"{path}: the top level must be a mapping with a list under `sources:`")
+    if data.get("sources") is None:
+        data["sources"] = CommentedSeq()
+    seq = data["sources"]
+    index = next((i for i, e in enumerate(seq) if isinstance(e, dict) and e.get("id") == source_id), None)
+    if src is None:
+        if index is None:
+            raise NotFound(f"no source {source_id!r} in {path}")
+        _remove_entry(seq, index)
+    else:
+        existing = seq[index] if index is not None else CommentedMap()
+        fields = _entry_fields(src, existing)
+        for key in [k for k in existing if k not in fields]:
+            del existing[key]
+        order = list(SourceConfig.model_fields)
+        for key, value in fields.items():
+            if key in existing:
+                if existing[key] != value:
+                    existing[key] = _yaml_value(value)
+                continue
+            before = [i for i, k in enumerate(existing) if k in order and order.index(k) < order.index(key)]
+            _insert_key(existing, before[-1] + 1 if before else 0, key, _yaml_value(value))
+        if index is None:
+            _blank_line_after(seq)
+            seq.append(existing)
+    buf = io.StringIO()
+    rt.dump(data, buf)
+    _, problems = parse_sources(yaml.safe_load(buf.getvalue()), str(path))
+    mine = [p for p in problems if p.startswith(f"source {source_id}:") or "top level" in p]
+    if mine:
+        raise ConfigError("; ".join(mine))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(buf.getvalue())
+            out.flush()
+            os.fsync(out.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _remove_entry(seq: Any, index: int) -> None:
+    """Delete an entry; the comment after it (which ruamel keeps on its last key) heads the next entry, so keep it."""
+    entry = seq[index]
+    if index > 0 and isinstance(entry, dict) and entry and isinstance(seq[index - 1], dict) and seq[index - 1]:
+        last, prev_last = list(entry)[-1], list(seq[index - 1])[-1]
+        trailing = entry.ca.items.get(last)
+        if trailing is not None:
+            seq[index - 1].ca.items[prev_last] = trailing
+    del seq[index]
+
+
+def _insert_key(entry: Any, pos: int, key: str, value: Any) -> None:
+    """Insert a key; at the end, it takes over the blank line or comment that followed the old last key."""
+    if pos >= len(entry) and len(entry):
+        last = list(entry)[-1]
+        trailing = entry.ca.items.pop(last, None)
+        entry.insert(pos, key, value)
+        if trailing is not None:
+            entry.ca.items[key] = trailing
+        return
+    entry.insert(pos, key, value)
+
+
+def _blank_line_after(seq: Any) -> None:
+    """Separate a new entry from the one before by a blank line, as the rest of the file does."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    if not len(seq) or not isinstance(seq[-1], dict) or not seq[-1]:
+        return
+    prev = seq[-1]
+    last = list(prev)[-1]
+    if prev.ca.items.get(last) is None:
+        prev.ca.items[last] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]

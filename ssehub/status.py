@@ -25,12 +25,26 @@ def check_sources(path: Path) -> tuple[list[str], int]:
     return [f"{path}: {p}" for p in problems], len(good)
 
 
+RUN_COUNTS = ("fetched", "new", "updated", "unchanged", "not_modified", "withdrawn", "near_duplicates", "failed")
+
+
 def _run_summary(run: dict | None) -> str:
+    """'run 3 finished 2024-..: fetched 9, new 8, ..., failed 2 (http_500 1, timeout 1)'."""
     if not run:
         return "never harvested"
     c = run["counts"]
-    return (f"run {run['id']} {run['status']} {run['started_at']}: new {c.get('new', 0)}, updated {c.get('updated', 0)}, "
-            f"failed {c.get('failed', 0)}")
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted((c.get("failed_by_reason") or {}).items()))
+    counts = ", ".join(f"{k} {c.get(k, 0)}" for k in RUN_COUNTS if k in c or k in ("new", "updated", "failed"))
+    return f"run {run['id']} {run['status']} {run['started_at']}: {counts}" + (f" ({reasons})" if reasons else "")
+
+
+def _run_lines(store: Store, source_id: str, errors: int = 3) -> Iterator[str]:
+    """The source's last run, and its first errors, indented under the source."""
+    run = store.last_run(source_id)
+    yield f"    last {_run_summary(run)}"
+    if run:
+        for err in store.run_errors(run["id"], limit=errors):
+            yield f"      error {err['reason']}: {err['url']}" + (f" ({err['detail'][:80]})" if err["detail"] else "")
 
 
 def source_table(settings: Settings) -> Iterator[str]:
@@ -46,7 +60,8 @@ def source_table(settings: Settings) -> Iterator[str]:
         row = known.pop(src.id, None)
         state = "enabled" if src.enabled else "disabled"
         docs = row["documents"] if row else 0
-        yield f"{src.id:<20} {src.kind:<9} {state:<8} {docs:>6} docs  {src.url}  [{_run_summary(store.last_run(src.id))}]"
+        yield f"{src.id:<20} {src.kind:<9} {state:<8} {docs:>6} docs  {src.url}"
+        yield from _run_lines(store, src.id)
     for sid, row in known.items():
         yield f"{sid:<20} {row['kind']:<9} {'stored':<8} {row['documents']:>6} docs  {row['url'] or '(' + row['origin'] + ')'}"
 
@@ -60,7 +75,7 @@ def status_lines(settings: Settings) -> Iterator[str]:
            f"indexed {c['indexed']}, chunks {c['chunks']}, tagged {c['tagged']}")
     manifest = settings.index_dir / "manifest.json"
     yield f"index: {manifest.read_text(encoding='utf-8') if manifest.exists() else 'none (run `ssehub index`)'}"
-    for run in store.runs(limit=5):
-        yield f"run {run['id']} {run['kind']} {','.join(run['sources'])} {run['status']} {run['started_at']}: " + ", ".join(
-            f"{k} {v}" for k, v in run["counts"].items() if not isinstance(v, dict)
-        )
+    for row in store.sources():
+        if row["last_run"]:
+            yield f"source {row['id']} ({row['documents']} docs)"
+            yield from _run_lines(store, row["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,7 +92,7 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
             self._lock = threading.RLock()
-            with self._lock:
+            with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
                 migrations.apply(self.db)
             self.db.execute(EFFECTIVE_TAGS)
         except sqlite3.DatabaseError as exc:
@@ -554,6 +554,215 @@ class Store:
             "chunks": one("SELECT COUNT(*) FROM chunks"),
             "tagged": one("SELECT COUNT(DISTINCT document_id) FROM effective_tags"),
         }
+
+
+    # ==== curator and API section (owner: searchapi issue 6; others add above this line) =================
+
+    def delete_source(self, source_id: str) -> bool:
+        """Forget a source's record (its documents stay, under the same source id). True if it existed."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM sources WHERE id = ?", [source_id]).rowcount > 0
+
+    def hidden_documents(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Documents a curator hid, most recently changed first: id, title, url, source, published."""
+        return self._rows(
+            """SELECT id, title, url, source_id AS source, published, updated_at FROM documents
+               WHERE hidden = 1 ORDER BY updated_at DESC, id LIMIT ?""",
+            [limit],
+        )
+
+    def runs_between(self, after_id: int, before_id: int | None, kind: str) -> list[dict[str, Any]]:
+        """Runs of a kind with after_id < id < before_id (open-ended without before_id), oldest first."""
+        rows = self._rows(
+            "SELECT * FROM runs WHERE kind = ? AND id > ? AND (? IS NULL OR id < ?) ORDER BY id",
+            [kind, after_id, before_id, before_id],
+        )
+        for row in rows:
+            row["sources"] = json.loads(row["sources"])
+            row["counts"] = json.loads(row["counts"])
+        return rows
+
+    def next_run_id(self, run_id: int, kind: str) -> int | None:
+        """The id of the next run of a kind after run_id, or None."""
+        row = self._one("SELECT MIN(id) AS id FROM runs WHERE kind = ? AND id > ?", [kind, run_id])
+        return row["id"] if row else None
+
+    def run_error_counts(self, run_ids: Sequence[int]) -> dict[int, int]:
+        """Number of failed URLs per run."""
+        out: dict[int, int] = {}
+        for batch in _batches(list(run_ids), 500):
+            sql = f"SELECT run_id, COUNT(*) FROM run_errors WHERE run_id IN ({','.join('?' * len(batch))}) GROUP BY run_id"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
+
+    def feed_documents(self, sdg: int, limit: int) -> list[dict[str, Any]]:
+        """The newest searchable documents tagged with a goal, with the fields an Atom entry needs."""
+        ids, _ = self.browse(Filters(sdg=[sdg]), 0, limit)
+        if not ids:
+            return []
+        rows = {r["id"]: self._decode(r) for r in self._rows(
+            f"""SELECT id, title, url, source_id AS source, lang, published, authors, type, updated_at,
+                       substr(text, 1, 1000) AS summary
+                FROM documents WHERE id IN ({','.join('?' * len(ids))})""",
+            ids,
+        )}
+        tags = self.tags(ids)
+        return [rows[i] | {"sdgs": [t["sdg"] for t in tags.get(i, [])]} for i in ids if i in rows]
+
+    # ==== end of curator and API section ====================================================================
+
+
+    # ==== harvester section (owner: harvester; locations, near-duplicates, harvest state, run processes) ====
+
+    def add_location(self, doc_id: str, url: str, source_id: str) -> None:
+        """Record that a document is found at a URL (of a source); a URL belongs to one document."""
+        stamp = now()
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO locations (url, document_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(url) DO UPDATE SET document_id = excluded.document_id, source_id = excluded.source_id,
+                   last_seen = excluded.last_seen""",
+                [url, doc_id, source_id, stamp, stamp],
+            )
+
+    def location(self, url: str) -> dict[str, Any] | None:
+        """The document a URL is a location of."""
+        return self._one("SELECT * FROM locations WHERE url = ?", [url])
+
+    def remove_location(self, url: str) -> None:
+        """Forget a URL as a location (its page is gone upstream)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM locations WHERE url = ?", [url])
+
+    def locations(self, doc_id: str) -> list[dict[str, Any]]:
+        """Every place a document is found at, its own URL first: [{url, source_id, first_seen, last_seen}]."""
+        return self._rows(
+            """SELECT l.url, l.source_id, l.first_seen, l.last_seen FROM locations l
+               LEFT JOIN documents d ON d.id = l.document_id
+               WHERE l.document_id = ? ORDER BY l.url != d.url, l.first_seen, l.url""",
+            [doc_id],
+        )
+
+    def set_document_location(self, doc_id: str, url: str, source_id: str) -> None:
+        """Make another location a document's main URL (its first one went away)."""
+        with self.transaction():
+            self.db.execute("UPDATE documents SET url = ?, source_id = ?, updated_at = ? WHERE id = ?", [url, source_id, now(), doc_id])
+
+    def set_minhash(self, doc_id: str, signature: bytes, band_keys: Sequence[int]) -> None:
+        """Replace a document's MinHash signature and its LSH band keys."""
+        with self.transaction():
+            self.db.execute("DELETE FROM minhash_bands WHERE document_id = ?", [doc_id])
+            self.db.execute(
+                "INSERT INTO minhashes (document_id, signature) VALUES (?, ?) ON CONFLICT(document_id) DO UPDATE SET signature = excluded.signature",
+                [doc_id, signature],
+            )
+            self.db.conn.executemany("INSERT OR IGNORE INTO minhash_bands (key, document_id) VALUES (?, ?)", [(k, doc_id) for k in band_keys])
+
+    def minhash_candidates(self, band_keys: Sequence[int], exclude: str = "") -> dict[str, bytes]:
+        """Signatures of active documents sharing at least one LSH band key (near-duplicate candidates)."""
+        if not band_keys:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT m.document_id, m.signature FROM minhashes m JOIN documents d ON d.id = m.document_id
+                WHERE d.status = 'active' AND m.document_id != ? AND m.document_id IN
+                (SELECT document_id FROM minhash_bands WHERE key IN ({','.join('?' * len(band_keys))}))""",
+            [exclude, *band_keys],
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def harvest_state(self, source_id: str, key: str) -> str | None:
+        """A value the harvester keeps per source between runs (e.g. the incremental watermark `since`)."""
+        row = self._one("SELECT value FROM harvest_state WHERE source_id = ? AND key = ?", [source_id, key])
+        return row["value"] if row else None
+
+    def set_harvest_state(self, source_id: str, key: str, value: str) -> None:
+        """Keep a per-source harvester value."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO harvest_state (source_id, key, value) VALUES (?, ?, ?) ON CONFLICT(source_id, key) DO UPDATE SET value = excluded.value",
+                [source_id, key, value],
+            )
+
+    def set_run_process(self, run_id: int, pid: int, host: str) -> None:
+        """Note which process runs a run, so a run whose process died can be told from a live one."""
+        with self.transaction():
+            self.db.execute("UPDATE runs SET pid = ?, host = ? WHERE id = ?", [pid, host, run_id])
+
+    def interrupt_stale_runs(self, host: str, alive: Callable[[int], bool]) -> list[int]:
+        """Mark `interrupted` the runs still `running` on this host whose process is gone; returns their ids."""
+        with self.transaction():
+            rows = self._rows("SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host])
+            stale = [r["id"] for r in rows if not alive(r["pid"])]
+            for run_id in stale:
+                self.db.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?", [now(), run_id])
+        return stale
+
+    def run_errors(self, run_id: int, limit: int = 5) -> list[dict[str, Any]]:
+        """The first errors of a run."""
+        return self._rows("SELECT url, reason, detail FROM run_errors WHERE run_id = ? ORDER BY id LIMIT ?", [run_id, limit])
+
+    # ==== end of harvester section ====
+
+    # ==== search section (owner: search issue 5; constraints, typo vocabulary, date order) ====
+
+    def keyword_documents(self, match: str, limit: int = 100_000) -> set[str]:
+        """Ids of documents with at least one chunk matching an FTS5 expression (for required and excluded terms)."""
+        try:
+            rows = self.db.execute(
+                """SELECT DISTINCT c.document_id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid
+                   WHERE chunks_fts MATCH ? LIMIT ?""",
+                [match, limit],
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise ValueError(f"bad keyword query: {exc}") from None
+        return {r[0] for r in rows}
+
+    def author_documents(self, name: str) -> set[str]:
+        """Ids of documents one of whose authors contains `name` (case-insensitive, ASCII case only in SQLite)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT d.id FROM documents d, json_each(d.authors) a WHERE lower(a.value) LIKE ? ESCAPE '\\'",
+            ["%" + name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def vocabulary(self, first: str, min_length: int, max_length: int) -> list[tuple[str, int]]:
+        """(term, chunks holding it) of the keyword index's terms starting with `first`, within a length range."""
+        rows = self.db.execute(
+            "SELECT term, doc FROM chunks_vocab WHERE term >= ? AND term < ? AND length(term) BETWEEN ? AND ?",
+            [first, first + "\uffff", min_length, max_length],
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Document id -> published date (ISO string or None)."""
+        out: dict[str, str | None] = {}
+        for batch in _batches(list(ids), 500):
+            sql = f"SELECT id, published FROM documents WHERE id IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
+
+    def chunk_embeddings(self, chunk_ids: Sequence[int]) -> dict[int, bytes]:
+        """Chunk id -> embedding blob, for the chunks that have one."""
+        out: dict[int, bytes] = {}
+        for batch in _batches(list(chunk_ids), 500):
+            sql = f"SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND id IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
+
+    # ==== end of search section ====
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock across processes, so that two processes opening a new store do not both migrate it."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:

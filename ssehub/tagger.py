@@ -1,5 +1,5 @@
-"""SDG tagger: passage similarity to the UN goal/target texts (en/fr/es) plus public keyword queries, scored
-by a small logistic model fitted on the labelled dev set (`scripts/build_tagger_data.py`).
+"""SDG tagger: passage similarity to the UN goal/target texts, stemmed word overlap with them (en/fr/es) and public
+keyword queries (English), scored by small logistic models fitted on the labelled dev set (`scripts/build_tagger_data.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ssehub import sdg
+from ssehub import tagfeatures as tf
 from ssehub.sdgquery import Matcher, default_matcher
 
 if TYPE_CHECKING:
@@ -26,12 +28,22 @@ log = logging.getLogger(__name__)
 PROTOTYPE_LANGS = ("en", "fr", "es")
 EVIDENCE_CHARS = 300
 PROTOTYPE_FILE = "data/sdg_prototypes.npz"  # vectors of `prototypes()` for the packaged model
-MAX_DOCUMENT_TAGS = 6  # long documents touch many goals in passing; keep the strongest few
+PARAMS_FILE = "data/sdg_tagger.json"  # the fitted models for the packaged model
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # ssehub.embed.DEFAULT_MODEL, not imported: embed is owned elsewhere and may change
+# Which fitted model scores a passage, by its language: the keyword queries read English only; the UN-text word
+# overlap exists in en/fr/es; any other language gets the relative embedding similarities alone.
+MODEL_OF_LANG = {"en": "full", "fr": "multi", "es": "multi"}
+MAX_DOCUMENT_TAGS = 4  # demo documents serve 1-2 goals; a long text may serve more, rarely more than four
+# A document-level tag needs a score within DOCUMENT_RATIO of the document's best tag (below, it is a goal touched
+# in passing by one passage of a text about something else).
+DOCUMENT_RATIO = 0.5
+PASSAGE_WORDS = 180  # `tag` splits longer texts into passages of about this many words (MiniLM reads 256 tokens)
+MAX_PASSAGES = 50  # `tag` reads the first ~9,000 words of a text: a bound on the time one API call can take
 # A target is named only when the evidence passage is this close to its UN text (cosine) and within
 # TARGET_MARGIN of the goal's best target: below that, targets are guesses among siblings.
 TARGET_MIN_COSINE = 0.45
+TARGET_MIN_LEXICAL = 0.25
 TARGET_MARGIN = 0.03
-_EN_WORDS = frozenset("the of and to in is are for that with this on by from as be which".split())
 
 
 class SdgTagger(Protocol):
@@ -48,22 +60,33 @@ class SdgTagger(Protocol):
 
 def prototypes() -> list[tuple[int, str, str]]:
     """(goal, target code or '' for the goal itself, text) for goals, targets and indicators in en/fr/es."""
-    out: list[tuple[int, str, str]] = []
+    return [(g, t, text) for g, t, text, _ in _prototypes()]
+
+
+@cache
+def _prototypes() -> tuple[tuple[int, str, str, str], ...]:
+    out: list[tuple[int, str, str, str]] = []
     for lang in PROTOTYPE_LANGS:
         for goal in sdg.goals(lang):
-            out.append((goal.sdg, "", f"{goal.short}. {goal.title}"))
+            out.append((goal.sdg, "", f"{goal.short}. {goal.title}", lang))
         for code, text in sdg.targets(lang).items():
-            out.append((sdg.goal_of(code), code, text))
+            out.append((sdg.goal_of(code), code, text, lang))
         for ind in sdg.indicators(lang).values():
-            out.append((sdg.goal_of(ind["target"]), ind["target"], ind["text"]))
-    return out
+            out.append((sdg.goal_of(ind["target"]), ind["target"], ind["text"], lang))
+    return tuple(out)
+
+
+@cache
+def default_lexicon() -> tf.Lexicon:
+    """The TF-IDF lexicon over the shipped UN texts, built once per process (about 2 s)."""
+    protos = _prototypes()
+    return tf.Lexicon([p[2] for p in protos], [p[3] for p in protos])
 
 
 def prototype_vectors(embedder: Embedder, texts: list[str], cache_dir: Path | None = None) -> np.ndarray:
     """Embeddings of the UN texts: shipped for the packaged model, else cached in `cache_dir`, else computed."""
     key = hashlib.sha1("\n".join([embedder.name, *texts]).encode("utf-8")).hexdigest()[:16]
-    shipped = resources.files("ssehub").joinpath(PROTOTYPE_FILE)
-    candidates = [shipped] + ([cache_dir / f"sdg_prototypes_{key}.npz"] if cache_dir else [])
+    candidates = [resources.files("ssehub").joinpath(model_file(PROTOTYPE_FILE, embedder.name))] + ([cache_dir / f"sdg_prototypes_{key}.npz"] if cache_dir else [])
     for path in candidates:
         if path.is_file():
             with path.open("rb") as f:
@@ -86,15 +109,37 @@ def save_prototypes(path: Path, key: str, vectors: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def is_english(text: str) -> bool:
-    """Cheap check (function words) deciding whether the English keyword queries apply."""
-    ws = re.findall(r"[a-z]+", text.lower())
-    return len(ws) > 0 and sum(w in _EN_WORDS for w in ws) / len(ws) >= 0.08
+def model_file(default: str, model: str) -> str:
+    """Where the shipped data fitted for an embedding model lives: `default` for the packaged model, else `name-<model>.ext`."""
+    if model == DEFAULT_MODEL:
+        return default
+    stem, ext = default.rsplit(".", 1)
+    return f"{stem}-{model}.{ext}"
 
 
-def load_params() -> dict[str, Any]:
-    """The fitted model shipped with the package."""
-    return json.loads(resources.files("ssehub").joinpath("data/sdg_tagger.json").read_text(encoding="utf-8"))
+def load_params(model: str = "") -> dict[str, Any]:
+    """The fitted models shipped for an embedding model (those of the packaged model when there are none for it)."""
+    files = resources.files("ssehub")
+    path = files.joinpath(model_file(PARAMS_FILE, model or DEFAULT_MODEL))
+    if not path.is_file():
+        path = files.joinpath(PARAMS_FILE)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def split_passages(text: str, words: int = PASSAGE_WORDS) -> list[str]:
+    """Sentences packed into passages of about `words` words (one passage for a short text)."""
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+|\n{2,}", text.strip()) if s.strip()]
+    out: list[str] = []
+    size = 0
+    for s in sentences:
+        n = len(s.split())
+        if out and size + n <= words:
+            out[-1] += " " + s
+            size += n
+        else:
+            out.append(s)
+            size = n
+    return out or [text]
 
 
 class Tagger:
@@ -103,17 +148,26 @@ class Tagger:
     def __init__(self, embedder: Embedder, params: dict[str, Any] | None = None, offset: float = 0.0,
                  matcher: Matcher | None = None, cache_dir: Path | None = None) -> None:
         self.embedder = embedder
-        self.params = params if params is not None else load_params()
+        self.params = params if params is not None else load_params(embedder.name)
         self.offset = offset
         self.matcher = matcher or default_matcher()
-        protos = prototypes()
-        self.proto_goal = np.array([g for g, _, _ in protos])
-        self.proto_target = [t for _, t, _ in protos]
-        self.proto_vecs = prototype_vectors(embedder, [t for _, _, t in protos], cache_dir)
-        self._is_title = np.array([t == "" for _, t, _ in protos])
+        protos = _prototypes()
+        self.proto_goal = np.array([p[0] for p in protos])
+        self.proto_target = [p[1] for p in protos]
+        self.proto_vecs = prototype_vectors(embedder, [p[2] for p in protos], cache_dir)
+        self._is_title = np.array([p[1] == "" for p in protos])
+        self.lexicon = default_lexicon()
+        self._keep: np.ndarray | None = None  # prototypes left out (evaluation on held-out UN texts)
         if self.params.get("model") not in (None, embedder.name):
             log.warning("tagger weights were fitted for %s, not %s: scores are uncalibrated",
                         self.params.get("model"), embedder.name)
+
+    def without_target(self, code: str) -> Tagger:
+        """A copy that cannot see one target's own texts (in any language): for honest held-out evaluation."""
+        twin = Tagger.__new__(Tagger)
+        twin.__dict__.update(self.__dict__)
+        twin._keep = np.array([t != code for t in self.proto_target])
+        return twin
 
     # -- features ---------------------------------------------------------------------------
 
@@ -121,69 +175,52 @@ class Tagger:
         """Cosine of each passage to each prototype: (passages, prototypes)."""
         return np.asarray(vectors, dtype=np.float32) @ self.proto_vecs.T
 
-    def features(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features (passages, 17, F), is-English flags (passages,)); names in `feature_names()`."""
+    def features(self, texts: Sequence[str], vectors: np.ndarray,
+                 langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(features (passages, 17, F), language of each passage); names in `feature_names()`."""
+        lang = np.array(list(langs) if langs is not None else [tf.language(t) for t in texts])
         sims = self.similarities(vectors)
-        n = len(texts)
-        smax = np.zeros((n, 17), np.float32)
-        top3 = np.zeros((n, 17), np.float32)
-        title = np.zeros((n, 17), np.float32)
-        for g in range(17):
-            cols = sims[:, self.proto_goal == g + 1]
-            smax[:, g] = cols.max(axis=1)
-            top3[:, g] = np.sort(cols, axis=1)[:, -3:].mean(axis=1)
-            title[:, g] = sims[:, (self.proto_goal == g + 1) & self._is_title].max(axis=1)
-        others = np.sort(smax, axis=1)
-        best_other = np.where(smax >= others[:, -1:], others[:, -2:-1], others[:, -1:])
-        rank = (smax[:, :, None] < smax[:, None, :]).sum(axis=2)
-        # Similarities standardised across the 17 goals of one passage: the level of raw cosines shifts with
-        # the passage's language (same-language word pieces), their spread much less.
-        zmax = (smax - smax.mean(axis=1, keepdims=True)) / (smax.std(axis=1, keepdims=True) + 1e-6)
-        ztop = (top3 - top3.mean(axis=1, keepdims=True)) / (top3.std(axis=1, keepdims=True) + 1e-6)
-        english = np.array([is_english(t) for t in texts])
-        kw = [self.matcher.counts(t) if e else None for t, e in zip(texts, english, strict=True)]
-        systems = self.matcher.systems
-        kwf = np.zeros((n, 17, len(systems) + 1), np.float32)
-        for i, counts in enumerate(kw):
-            if counts is None:
-                continue
-            for s, system in enumerate(systems):
-                kwf[i, :, s] = np.log1p(counts[system])
-            total = np.array([sum(counts[s][g] for s in systems) for g in range(17)], np.float32)
-            kwf[i, :, -1] = total / total.sum() if total.sum() else 0.0
-        emb = np.stack([smax, top3, title, smax - best_other, 1.0 / (1.0 + rank), zmax, ztop], axis=2)
-        return np.concatenate([emb, kwf], axis=2), english
+        lex = self.lexicon.similarities(texts, lang)
+        goal, title = self.proto_goal, self._is_title
+        if self._keep is not None:
+            sims, lex, goal, title = sims[:, self._keep], lex[:, self._keep], goal[self._keep], title[self._keep]
+        feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal),
+                 tf.keyword_features(self.matcher, texts, lang == "en")]
+        return np.concatenate(feats, axis=2), lang
 
     def feature_names(self) -> list[str]:
         """Names of the feature columns, in order."""
-        return ["sim_max", "sim_top3", "sim_title", "sim_margin", "sim_rank", "sim_max_z", "sim_top3_z", *[f"kw_{s}" for s in self.matcher.systems],
-                "kw_share"]
+        return [*tf.EMBEDDING, *tf.LEXICAL, *tf.keyword_names(self.matcher)]
 
-    def probabilities(self, feats: np.ndarray, english: np.ndarray) -> np.ndarray:
-        """P(goal addressed) per passage and goal: the full model for English, the similarity-only one otherwise."""
+    def probabilities(self, feats: np.ndarray, langs: np.ndarray) -> np.ndarray:
+        """P(goal addressed) per passage and goal, each passage scored by the model for its language."""
         out = np.zeros(feats.shape[:2], np.float32)
-        for key, rows in (("full", english), ("similarity", ~english)):
-            if rows.any():
-                out[rows] = apply_model(self.params[key], feats[rows])
+        keys = np.array([MODEL_OF_LANG.get(str(lang), "similarity") for lang in langs])
+        for key in set(keys):
+            out[keys == key] = apply_model(self.params[key], feats[keys == key])
         return out
 
-    def thresholds(self, english: bool) -> np.ndarray:
-        """Per-goal decision thresholds (plus the configured offset)."""
-        return np.asarray(self.params["full" if english else "similarity"]["thresholds"], np.float32) + self.offset
+    def thresholds(self, lang: str) -> np.ndarray:
+        """Per-goal decision thresholds of the model for a language (plus the configured offset)."""
+        key = MODEL_OF_LANG.get(lang, "similarity")
+        return np.asarray(self.params[key]["thresholds"], np.float32) + self.offset
 
     # -- tagging ----------------------------------------------------------------------------
 
     def tag(self, text: str) -> list[dict[str, Any]]:
-        """Tags of one passage-length text (longer texts are scored passage by passage by `tag_document`)."""
+        """Tags of a text; one longer than a passage is split and tagged as a document."""
         return self.tag_many([text])[0]
 
     def tag_many(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """`tag` for many texts, embedded in one batch."""
-        vectors = self.embedder.encode(list(texts), kind="passage", batch_size=16)
-        feats, english = self.features(texts, vectors)
-        probs = self.probabilities(feats, english)
-        sims = self.similarities(vectors)
-        return [self._tags([text], probs[i : i + 1], sims[i : i + 1], english[i], None) for i, text in enumerate(texts)]
+        """`tag` for many texts, all their passages embedded in one batch."""
+        split = [split_passages(t)[:MAX_PASSAGES] if len(t.split()) > PASSAGE_WORDS * 1.2 else [t] for t in texts]
+        flat = [p for parts in split for p in parts]
+        vectors = self.embedder.encode(flat, kind="passage", batch_size=16)
+        out, at = [], 0
+        for parts in split:
+            out.append(self.tag_document("", parts, vectors[at : at + len(parts)]))
+            at += len(parts)
+        return out
 
     def tag_document(self, title: str, passages: Sequence[str], vectors: np.ndarray | None = None) -> list[dict[str, Any]]:
         """Document tags: a goal's score is its best passage's; the title counts with the first passage."""
@@ -198,34 +235,61 @@ class Tagger:
         # Vectors from another model (a tagger shared across a model change) would compare apples with pears.
         if vectors is None or vectors.shape != (len(texts), self.proto_vecs.shape[1]):
             vectors = self.embedder.encode(texts, kind="passage", batch_size=16)
-        feats, english = self.features(texts, vectors)
-        probs = self.probabilities(feats, english)
-        return self._tags(list(passages), probs, self.similarities(vectors), bool(english.mean() >= 0.5),
-                          MAX_DOCUMENT_TAGS)
+        feats, langs = self.features(texts, vectors)
+        probs = self.probabilities(feats, langs)
+        return self._tags(texts, list(passages), probs, vectors, langs)
 
-    def _tags(self, passages: list[str], probs: np.ndarray, sims: np.ndarray, english: bool,
-              limit: int | None) -> list[dict[str, Any]]:
-        best = probs.argmax(axis=0)
-        score = probs.max(axis=0)
-        chosen = np.flatnonzero(score >= self.thresholds(english))
+    def _tags(self, texts: list[str], passages: list[str], probs: np.ndarray, vectors: np.ndarray,
+              langs: np.ndarray) -> list[dict[str, Any]]:
+        thresholds = np.stack([self.thresholds(str(lang)) for lang in langs])
         tags = []
-        for g in sorted(chosen, key=lambda g: -score[g])[:limit]:
-            p = int(best[g])
-            tags.append({"sdg": int(g + 1), "score": round(float(score[g]), 4), "evidence": evidence(passages[p]),
-                         "targets": self._targets(sims[p], int(g + 1))})
+        for g, p, score in choose_goals(probs, thresholds):
+            tags.append({"sdg": g, "score": round(score, 4), "evidence": self._evidence(passages[p], str(langs[p]), g),
+                         "targets": self._targets(texts[p], vectors[p], str(langs[p]), g)})
         return tags
 
-    def _targets(self, sims: np.ndarray, goal: int) -> list[str]:
+    def _evidence(self, passage: str, lang: str, goal: int) -> str:
+        """The passage, or in a long one the sentences from the one that shares most words with the goal's UN texts."""
+        text = " ".join(passage.split())
+        sentences = re.split(r"(?<=[.!?;])\s+", text)
+        if len(text) <= EVIDENCE_CHARS or len(sentences) < 2:
+            return evidence(text)
+        rows = self.proto_goal == goal
+        sims = self.lexicon.similarities(sentences, [lang] * len(sentences))[:, rows].max(axis=1)
+        return evidence(" ".join(sentences[int(sims.argmax()) :]))
+
+    def _targets(self, text: str, vector: np.ndarray, lang: str, goal: int) -> list[str]:
+        """Targets of a goal the passage addresses strongly: near a target's UN text by meaning or by words."""
+        rows = np.flatnonzero((self.proto_goal == goal) & ~self._is_title)
+        cos = self.proto_vecs[rows] @ np.asarray(vector, np.float32)
+        lex = self.lexicon.similarities([text], [lang])[0][rows]
+        # Word overlap counts in the passage's own language; raised to the embedding scale so one margin serves both.
+        strength = np.maximum(cos, lex + (TARGET_MIN_COSINE - TARGET_MIN_LEXICAL))
         best: dict[str, float] = {}
-        for i in np.flatnonzero(self.proto_goal == goal):
-            code = self.proto_target[i]
-            if code and sims[i] > best.get(code, -1.0):
-                best[code] = float(sims[i])
+        for r, s in zip(rows, strength, strict=True):
+            code = self.proto_target[r]
+            best[code] = max(best.get(code, -1.0), float(s))
         if not best:
             return []
         top = max(best.values())
         keep = [c for c, s in best.items() if s >= TARGET_MIN_COSINE and s >= top - TARGET_MARGIN]
         return sorted(keep, key=lambda c: -best[c])[:3]
+
+
+def choose_goals(probs: np.ndarray, thresholds: np.ndarray) -> list[tuple[int, int, float]]:
+    """(goal, best passage, score) of the goals a document serves, best first, from per-passage probabilities.
+
+    Each passage is judged against its own language's thresholds; a goal keeps its best passage; in a document of
+    several passages a goal also needs DOCUMENT_RATIO of the best goal's score; at most MAX_DOCUMENT_TAGS.
+    """
+    margin = probs - thresholds
+    best = margin.argmax(axis=0)
+    score = probs[best, np.arange(probs.shape[1])]
+    chosen = np.flatnonzero(margin.max(axis=0) >= 0)
+    if len(probs) > 1 and len(chosen):
+        chosen = chosen[score[chosen] >= DOCUMENT_RATIO * score[chosen].max()]
+    order = sorted(chosen, key=lambda g: -score[g])[:MAX_DOCUMENT_TAGS]
+    return [(int(g + 1), int(best[g]), float(score[g])) for g in order]
 
 
 def evidence(passage: str, limit: int = EVIDENCE_CHARS) -> str:

@@ -227,3 +227,32 @@ def minilm_tagger(minilm_embedder):
 
 
 # --- end of indexer and SDG tagger fixtures ------------------------------------------------------------------
+
+
+# --- harvester: WordPress and OAI-PMH fixture sites, near-duplicates (owner: harvester) ---------------------
+
+# The same report text is posted on the WordPress site (post 15) and in the OAI repository (record 3's PDF).
+CLT_TEXT = (
+    "Community land trusts separate the ownership of land from the ownership of the homes built on it. The trust, a non-profit controlled by residents, neighbours and public representatives, holds the land for ever and leases it to households at a low ground rent. Resale prices are capped by a formula written into the lease, so each home stays affordable for the next family instead of following the market. Studies of more than two hundred trusts in the United States, England and Belgium find very few foreclosures, stable neighbourhoods and strong participation of residents in the governance of the trust. The report recommends that cities transfer public land to trusts, that banks recognise the lease as collateral, and that national housing programmes fund the first purchase of land so that trusts can grow beyond a few pilot projects."
+)
+FIXTURE_PDFS.update({
+    "wordpress/wp-content/uploads/2022/05/digest-mai-2022.pdf": (
+        "Digest ESS mai 2022", "RIPESS", _dt.date(2022, 6, 1),
+        "Digest des ressources. Coopératives de plateforme, circuits courts alimentaires et finance solidaire : "
+        "quarante nouvelles références repérées dans les bases de données partenaires au mois de mai.",
+    ),
+    "oai/files/oai-1-annex.pdf": (
+        "Statistical annex", "Trebor Scholz", _dt.date(2022, 11, 3),
+        "Statistical annex. Membership, revenue and surplus of the eleven platform cooperatives studied, "
+        "with the share of revenue paid to workers in each year from 2018 to 2021.",
+    ),
+    "oai/files/oai-2.pdf": (
+        "scan_0042", "", _dt.date(2021, 5, 1),
+        "Les coopératives d'activité et d'emploi accueillent des porteurs de projet qui testent leur activité "
+        "en devenant salariés de la coopérative, puis associés. Le rapport suit deux cents entrepreneurs salariés.",
+    ),
+    "oai/files/clt-report.pdf": ("", "", _dt.date(2023, 4, 20), CLT_TEXT),
+})
+BROKEN_PDFS = BROKEN_PDFS + ("oai/files/broken-7.pdf",)
+
+# --- end of harvester WordPress and OAI-PMH section ------------------------------------------------------------

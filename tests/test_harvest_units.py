@@ -147,9 +147,9 @@ def test_scrapy_settings_come_from_project_settings() -> None:
 
 
 def test_registry_has_one_spider_per_kind() -> None:
-    assert set(SPIDERS) == {"sitemap", "feed", "crawl"}
+    assert set(SPIDERS) == {"sitemap", "feed", "wordpress", "oai-pmh", "crawl"}
     assert all(spider_for(kind).kind == kind for kind in SPIDERS)
-    assert spider_for("oai-pmh") is None
+    assert spider_for("import") is None
 
 
 def test_source_choice_and_unknown_ids(tmp_path: Path) -> None:
@@ -159,10 +159,10 @@ def test_source_choice_and_unknown_ids(tmp_path: Path) -> None:
         SourceConfig(id="c", kind="oai-pmh", url="http://x/oai"),
         SourceConfig(id="d", kind="import"),
     ]
-    assert [s.id for s in select_sources(sources, None)] == ["a"]
+    assert [s.id for s in select_sources(sources, None)] == ["a", "c"]
     assert [s.id for s in select_sources(sources, ["b", "a", "b"])] == ["b", "a"]
-    with pytest.raises(ConfigError, match="cannot harvest c"):
-        select_sources(sources, ["c"])
+    with pytest.raises(ConfigError, match="cannot harvest d"):
+        select_sources(sources, ["d"])
     file = tmp_path / "sources.yaml"
     file.write_text("sources:\n  - {id: alpha, kind: sitemap, url: 'http://127.0.0.1:9/'}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:

@@ -125,3 +125,31 @@ def test_base_port_gives_consecutive_ports(site: Path) -> None:
     probe.close()  # a port that was free a moment ago
     with serve_sites({"a": site, "b": site}, port=port) as urls:
         assert urls == {"a": f"http://127.0.0.1:{port}", "b": f"http://127.0.0.1:{port + 1}"}
+
+
+def test_dynamic_handlers_from_site_module_and_from_tests(site: Path) -> None:
+    (site / "_site.py").write_text(
+        "from ssehub.demo.server import Reply\n"
+        "def handle(request):\n"
+        "    if request.path == '/api':\n"
+        "        return Reply(200, '{\"q\": \"%s\", \"base\": \"__BASE__\"}' % request.arg('q', ''), {'Content-Type': 'application/json'})\n"
+        "    if request.path == '/boom':\n"
+        "        raise RuntimeError('bug in a fixture')\n"
+        "    return None\n",
+        encoding="utf-8",
+    )
+    with serve_sites({"a": site}) as urls:
+        base = urls["a"]
+        status, headers, body = get(base + "/api?q=coop")
+        assert status == 200 and json.loads(body) == {"q": "coop", "base": base}
+        assert get(base + "/boom")[0] == 500  # a handler bug is a 500, not a dropped connection
+        assert get(base + "/docs/")[2] == b"<p>docs home</p>"  # None: the static files answer
+        assert get(base + "/_site.py")[0] == 404
+    from ssehub.demo.server import Reply
+
+    group = SiteGroup({"b": site}, handlers={"b": lambda r: Reply(418, "teapot") if r.path == "/tea" else None})
+    try:
+        base = group.start()["b"]
+        assert get(base + "/tea")[0] == 418 and get(base + "/api")[0] == 404  # the test's handler replaces _site.py
+    finally:
+        group.close()

@@ -92,3 +92,20 @@ def test_prototype_vectors_are_shipped_for_the_packaged_model(minilm_tagger: Tag
     fresh = minilm_embedder.encode(["Gender equality. Achieve gender equality and empower all women and girls"])
     sims = minilm_tagger.similarities(fresh)[0]
     assert np.isclose(sims.max(), 1.0, atol=0.01)  # the goal 5 text, within float16 rounding
+
+
+def test_a_long_text_is_tagged_passage_by_passage_with_the_right_evidence(minilm_tagger: Tagger) -> None:
+    filler = " ".join(["The board met in March and approved the accounts of the year after a long discussion."] * 30)
+    water = ("Access to safe drinking water and sanitation remains out of reach for rural households; the water "
+             "cooperative built wells and latrines and now treats wastewater.")
+    tags = minilm_tagger.tag(f"{filler} {water} {filler}")
+    assert tags and tags[0]["sdg"] == 6
+    assert tags[0]["evidence"].startswith("Access to safe drinking water")  # the sentence, not the filler before it
+
+
+@pytest.mark.parametrize("lang", ["fr", "es"])
+def test_french_and_spanish_target_texts_name_their_target(minilm_tagger: Tagger, lang: str) -> None:
+    from ssehub import sdg
+
+    tags = minilm_tagger.tag(sdg.targets(lang)["6.1"])
+    assert tags[0]["sdg"] == 6 and "6.1" in tags[0]["targets"]

@@ -28,7 +28,7 @@ from harvester.tracker import RunTracker
 from harvester.urls import canonical_link, is_pdf_url, page_document_id, same_site, site_of
 from ssehub.models import normalize_url
 from ssehub.sources import SourceConfig
-from ssehub.store import Store
+from ssehub.store import Store, now
 
 # Statuses a document callback handles itself: 304 (not modified) and 404/410 (gone upstream).
 HANDLED = [304, 404, 410]
@@ -58,6 +58,7 @@ class BaseSpider(scrapy.Spider):
         self.document_requests = 0
         self.truncated = False
         self._revisited = False
+        self.started = now()  # a finished run's start becomes the next run's `since` (modified_after, OAI from=)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BaseSpider:
@@ -71,7 +72,9 @@ class BaseSpider(scrapy.Spider):
         """Same site and not excluded by the source's regexes."""
         return same_site(url, self.sites) and not any(p.search(url) for p in self.exclude)
 
-    def follow(self, url: str, callback: Any, *, document: bool = False, priority: int = 0, **cb_kwargs: Any) -> Request | None:
+    def follow(
+        self, url: str, callback: Any, *, document: bool = False, priority: int = 0, conditional: bool = True, **cb_kwargs: Any
+    ) -> Request | None:
         """A request for a URL not yet requested this run (None if seen, excluded, off-site or over the cap).
 
         Document requests carry If-None-Match / If-Modified-Since from the last fetch and accept 304/404/410.
@@ -88,7 +91,7 @@ class BaseSpider(scrapy.Spider):
         if document:
             self.document_requests += 1
             meta["handle_httpstatus_list"] = HANDLED
-            page = self.known.get(url) or self.known.get(key)
+            page = (self.known.get(url) or self.known.get(key)) if conditional else None
             if page and page.get("status") == 200:
                 if page.get("etag"):
                     headers["If-None-Match"] = page["etag"]
@@ -110,9 +113,13 @@ class BaseSpider(scrapy.Spider):
         """Note a URL as accounted for this run without fetching it (e.g. skipped by sitemap lastmod)."""
         self.seen.add(normalize_url(url))
 
-    def document_request(self, url: str, hints: dict[str, Any] | None = None, parent_id: str | None = None) -> Request | None:
-        """Request a document page or file."""
-        return self.follow(url, self.parse_document, document=True, priority=1, hints=hints or {}, parent_id=parent_id)
+    def document_request(
+        self, url: str, hints: dict[str, Any] | None = None, parent_id: str | None = None, conditional: bool = True
+    ) -> Request | None:
+        """Request a document page or file (unconditionally when its metadata changed elsewhere, e.g. an OAI record)."""
+        return self.follow(
+            url, self.parse_document, document=True, priority=1, conditional=conditional, hints=hints or {}, parent_id=parent_id
+        )
 
     # -- responses -------------------------------------------------------------------------
 
@@ -141,15 +148,20 @@ class BaseSpider(scrapy.Spider):
             yield from self._recheck_attachments(response.url)
             return
         if response.status in (404, 410):
-            yield self.item(response, "gone")
+            if hints.get("fallback_text"):
+                yield self.item(response, "failed", reason=f"http_{response.status}", detail=f"HTTP {response.status}")
+                yield self.fallback_document(response.url, hints)
+            else:
+                yield self.item(response, "gone")
             return
+        doc_id = hints.get("doc_id")
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
         if (
             ctype in PDF_TYPES
             or response.body[:5] == b"%PDF-"
             or (is_pdf_url(response.url) and not isinstance(response, TextResponse))
         ):
-            yield self.item(response, "document", body=response.body, parent_id=parent_id, hints=hints)
+            yield self.item(response, "document", body=response.body, parent_id=parent_id, hints=hints, doc_id=doc_id)
             return
         if hints.get("attachment"):
             yield self.navigation_item(response)  # a download link that turned out not to be a PDF
@@ -172,18 +184,30 @@ class BaseSpider(scrapy.Spider):
             canonical=canonical,
             parent_id=parent_id,
             hints=hints,
+            doc_id=doc_id,
         )
-        doc_id = page_document_id(self.source.id, response.url, canonical)
+        doc_id = doc_id or page_document_id(self.source.id, response.url, canonical)
         yield from self.attachments(response, doc_id)
 
     def attachments(self, response: TextResponse, doc_id: str) -> Iterator[Request]:
         """Requests for the PDFs a document page links to on the same site (by extension, type or download path)."""
-        for link in response.css("a[href]"):
-            url = response.urljoin((link.attrib.get("href") or "").strip())
-            pdf_type = "pdf" in (link.attrib.get("type") or "").lower()
+        links = [(response.urljoin((a.attrib.get("href") or "").strip()), a.attrib.get("type") or "") for a in response.css("a[href]")]
+        yield from self.attachment_requests(links, doc_id)
+
+    def attachment_requests(self, links: list[tuple[str, str]], doc_id: str) -> Iterator[Request]:
+        """Requests for linked files that look like PDFs, from (absolute URL, type attribute) pairs, on the same site."""
+        for url, link_type in links:
+            pdf_type = "pdf" in link_type.lower()
             if (is_pdf_url(url) or pdf_type or DOWNLOAD_PATH.search(url)) and self.allowed(url):
                 if request := self.document_request(url, {"attachment": True}, parent_id=doc_id):
                     yield request
+
+    def fallback_document(self, url: str, hints: dict[str, Any]) -> PageItem:
+        """A document from metadata alone (an OAI description) when its full text could not be had."""
+        return PageItem(
+            source_id=self.source.id, url=hints.get("doc_url") or url, event="document", status=200, derived=True,
+            body=hints["fallback_text"].encode("utf-8"), format="text", hints=hints, doc_id=hints.get("doc_id"),
+        )
 
     def _recheck_attachments(self, page_url: str) -> Iterator[Request]:
         """A page that did not change still gets its known attachments re-checked (they may change on their own)."""
@@ -203,6 +227,9 @@ class BaseSpider(scrapy.Spider):
         event = "skipped" if reason == "robots" else "failed"
         status = failure.value.response.status if failure.check(HttpError) else None
         yield PageItem(source_id=self.source.id, url=request.url, event=event, status=status, reason=reason, detail=detail)  # type: ignore[arg-type]
+        hints = request.cb_kwargs.get("hints") or {}
+        if hints.get("fallback_text"):
+            yield self.fallback_document(request.url, hints)
 
     def _on_idle(self) -> None:
         if self._revisited or not self.revisit_unlisted or self.truncated:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from searchapi.deps import get_searcher, get_store
+from searchapi.examples import DOCUMENT, HIT, json_example
 from searchapi.search import Searcher
 from ssehub.store import Store
 
@@ -15,7 +16,7 @@ DocumentId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_:\-]+$", max_length=200)]
 INTERNAL_FIELDS = ("indexed_hash",)
 
 
-@router.get("/api/documents/{doc_id}")
+@router.get("/api/documents/{doc_id}", responses=json_example(DOCUMENT))
 def document(doc_id: DocumentId, store: Annotated[Store, Depends(get_store)]) -> dict[str, Any]:
     """One searchable document: every field, its text, and its SDG tags with evidence and targets."""
     doc = store.document(doc_id)  # NotFound -> 404 by the app's handler
@@ -25,7 +26,7 @@ def document(doc_id: DocumentId, store: Annotated[Store, Depends(get_store)]) ->
     return {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
 
 
-@router.get("/api/documents/{doc_id}/similar")
+@router.get("/api/documents/{doc_id}/similar", responses=json_example({"results": [HIT]}))
 def similar(
     doc_id: DocumentId,
     searcher: Annotated[Searcher, Depends(get_searcher)],

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from searchapi.deps import get_store
+from searchapi.examples import SDGS, STATS, json_example
 from ssehub.sdg import LANGS, goals
 from ssehub.store import Filters, Store
 
 router = APIRouter(tags=["sdgs"])
 
 
-@router.get("/api/sdgs")
+@router.get("/api/sdgs", responses=json_example(SDGS))
 def sdgs(
     store: Annotated[Store, Depends(get_store)],
     lang: Annotated[str, Query(pattern=f"^({'|'.join(LANGS)})$", description="Language of short names and titles")] = "en",
@@ -26,7 +27,7 @@ def sdgs(
     ]
 
 
-@router.get("/api/stats")
+@router.get("/api/stats", responses=json_example(STATS))
 def stats(store: Annotated[Store, Depends(get_store)]) -> dict[str, Any]:
     """Searchable documents, and their counts per SDG, language, source, type and year."""
     _, total = store.browse(Filters(), 0, 0)

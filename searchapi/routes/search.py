@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from searchapi.deps import get_searcher, search_filters
+from searchapi.examples import SEARCH, json_example
 from searchapi.search import Mode, Searcher
 from ssehub.store import Filters
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/api/search")
+@router.get("/api/search", responses=json_example(SEARCH))
 def search(
     searcher: Annotated[Searcher, Depends(get_searcher)],
     filters: Annotated[Filters, Depends(search_filters)],

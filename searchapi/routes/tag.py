@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator
 
 from searchapi.deps import get_searcher
+from searchapi.examples import TAG, json_example
 from searchapi.search import Searcher
 
 router = APIRouter(tags=["tag"])
@@ -43,7 +44,7 @@ def get_tagger(request: Request, searcher: Annotated[Searcher, Depends(get_searc
     return state.tagger
 
 
-@router.post("/api/tag")
+@router.post("/api/tag", responses=json_example(TAG))
 def tag(body: TagRequest, tagger: Annotated[Any, Depends(get_tagger)]) -> dict[str, Any]:
     """`{"sdgs": [{"sdg", "score", "evidence"}]}`, best first."""
     tags = tagger.tag(body.text)

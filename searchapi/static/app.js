@@ -1,9 +1,12 @@
-// The search page: reads the form and checked facets, calls /api/search, renders hits and facets.
+// The search page: reads the form and checked facets, calls /api/search, renders hits, facets and result pages;
+// with ?doc=ID in the address it shows that document: its text, SDG evidence and similar documents.
 // Everything from the API is inserted as text except `snippet`, which the API sends as escaped HTML with <mark>.
 "use strict";
 
 const FACETS = ["sdg", "lang", "source", "type"];
-const state = { sdgs: {}, selected: { sdg: new Set(), lang: new Set(), source: new Set(), type: new Set() }, cursor: null };
+const PAGE_SIZE = 10;
+const state = { sdgs: {}, selected: { sdg: new Set(), lang: new Set(), source: new Set(), type: new Set() },
+                cursors: [null], page: 0, total: 0 };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -17,14 +20,13 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function params(withCursor) {
+function params() {
   const p = new URLSearchParams();
   const q = $("q").value.trim();
   if (q) p.set("q", q);
   p.set("mode", $("mode").value);
   for (const name of FACETS) for (const v of state.selected[name]) p.append(name, v);
   for (const name of ["year_from", "year_to"]) if ($(name).value) p.set(name, $(name).value);
-  if (withCursor && state.cursor) p.set("cursor", state.cursor);
   return p;
 }
 
@@ -34,28 +36,46 @@ function readUrl() {
   if (p.get("mode")) $("mode").value = p.get("mode");
   for (const name of FACETS) state.selected[name] = new Set(p.getAll(name));
   for (const name of ["year_from", "year_to"]) $(name).value = p.get(name) || "";
+  return p;
 }
 
 function sdgChip(n, label) {
   const goal = state.sdgs[n] || {};
-  return el("span", { class: "sdg-chip", style: { background: goal.colour || "#555" }, title: goal.title || "", text: label || String(n) });
+  return el("span", { class: "sdg-chip", style: { background: goal.colour || "#555" },
+                      title: goal.title || `Goal ${n}`, text: label || String(n) });
 }
 
-function renderHit(hit) {
-  const title = hit.url
-    ? el("a", { href: hit.url, rel: "noopener", text: hit.title || hit.url })
-    : el("span", { text: hit.title || hit.id });
-  const snippet = el("p", { class: "snippet" });
-  snippet.innerHTML = hit.snippet; // escaped by the API, with <mark> around matched words
-  const badges = el("span", { class: "badges", "aria-label": "Sustainable Development Goals" });
-  for (const t of hit.sdgs) badges.append(sdgChip(t.sdg, String(t.sdg)));
-  const meta = el("p", { class: "meta" },
+function docLink(hit) {
+  const a = el("a", { href: `/?doc=${encodeURIComponent(hit.id)}`, class: "doc-link", text: hit.title || hit.url || hit.id });
+  a.addEventListener("click", (event) => {
+    if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    history.pushState({ doc: hit.id }, "", a.href);
+    showDocument(hit.id);
+  });
+  return a;
+}
+
+function metaLine(hit) {
+  const badges = el("span", { class: "badges" });
+  for (const t of hit.sdgs) {
+    const goal = state.sdgs[t.sdg];
+    badges.append(sdgChip(t.sdg, String(t.sdg)));
+    badges.lastChild.setAttribute("aria-label", `SDG ${t.sdg}${goal ? ": " + goal.short : ""}`);
+  }
+  return el("p", { class: "meta" },
     hit.sdgs.length ? badges : null,
     el("span", { text: hit.source }),
     hit.published ? el("time", { datetime: hit.published, text: hit.published }) : null,
     hit.lang ? el("span", { text: hit.lang.toUpperCase(), lang: hit.lang }) : null,
-    hit.type ? el("span", { text: hit.type }) : null);
-  return el("li", {}, el("h3", {}, title), snippet, meta);
+    hit.type ? el("span", { text: hit.type }) : null,
+    hit.url ? el("a", { href: hit.url, rel: "noopener", text: "original" }) : null);
+}
+
+function renderHit(hit) {
+  const snippet = el("p", { class: "snippet" });
+  snippet.innerHTML = hit.snippet; // escaped by the API, with <mark> around matched words
+  return el("li", {}, el("h3", {}, docLink(hit)), snippet, metaLine(hit));
 }
 
 function renderFacets(facets) {
@@ -68,15 +88,15 @@ function renderFacets(facets) {
     if (name === "sdg") keys.sort((a, b) => a - b);
     for (const value of keys) {
       const id = `f-${name}-${value}`.replace(/[^\w-]/g, "_");
-      const input = el("input", { type: "checkbox", id, value });
+      const input = el("input", { type: "checkbox", id, value, name });
       input.checked = state.selected[name].has(value);
       input.addEventListener("change", () => {
         input.checked ? state.selected[name].add(value) : state.selected[name].delete(value);
-        run(false);
+        run(0);
       });
       const text = name === "sdg" ? (state.sdgs[value] ? state.sdgs[value].short : `Goal ${value}`) : value;
       const label = el("label", { for: id }, input, name === "sdg" ? sdgChip(value) : null, el("span", { text }),
-        el("span", { class: "count", text: String(counts[value]) }));
+        el("span", { class: "count", text: String(counts[value]), "aria-label": `${counts[value]} documents` }));
       box.append(label);
     }
   }
@@ -84,36 +104,103 @@ function renderFacets(facets) {
   years.replaceChildren();
   for (const [year, n] of Object.entries(facets.year).sort((a, b) => b[0] - a[0]).slice(0, 15)) {
     const pick = el("button", { type: "button", class: "year-pick", text: `${year} (${n})` });
-    pick.addEventListener("click", () => { $("year_from").value = year; $("year_to").value = year; run(false); });
+    pick.addEventListener("click", () => { $("year_from").value = year; $("year_to").value = year; run(0); });
     years.append(pick);
   }
 }
 
-async function run(more) {
+function renderExports() {
+  const p = params();
+  for (const a of document.querySelectorAll("#exports a")) {
+    const q = new URLSearchParams(p);
+    q.set("format", a.dataset.format);
+    a.href = `/api/export?${q}`;
+  }
+  $("exports").hidden = state.total === 0;
+}
+
+// page: the page to show (0-based); cursors[page] is the cursor that fetches it (null for the first).
+async function run(page) {
   const region = $("results-region");
   region.setAttribute("aria-busy", "true");
-  if (!more) {
-    state.cursor = null;
-    history.replaceState(null, "", `?${params(false)}`);
+  if (page === 0) {
+    state.cursors = [null];
+    history.replaceState(null, "", `?${params()}`);
   }
+  const p = params();
+  p.set("limit", PAGE_SIZE);
+  if (state.cursors[page]) p.set("cursor", state.cursors[page]);
   try {
-    const response = await fetch(`/api/search?${params(more)}`);
+    const response = await fetch(`/api/search?${p}`);
     const body = await response.json();
     if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : "invalid search");
-    if (!more) $("results").replaceChildren();
-    for (const hit of body.results) $("results").append(renderHit(hit));
-    state.cursor = body.next_cursor;
-    $("more").hidden = !state.cursor;
-    const shown = $("results").children.length;
+    state.page = page;
+    state.total = body.total;
+    state.cursors[page + 1] = body.next_cursor;
+    $("results").replaceChildren(...body.results.map(renderHit));
+    $("results").setAttribute("start", String(page * PAGE_SIZE + 1));
+    const pages = Math.max(1, Math.ceil(body.total / PAGE_SIZE));
+    $("pager").hidden = pages <= 1;
+    $("prev").disabled = page === 0;
+    $("next").disabled = !body.next_cursor;
+    $("page-label").textContent = `Page ${page + 1} of ${pages}`;
+    const first = page * PAGE_SIZE + 1;
     $("status").textContent = body.total
-      ? `${body.total} document${body.total === 1 ? "" : "s"}${body.query ? ` for “${body.query}”` : ""}, showing ${shown}`
+      ? `${body.total} document${body.total === 1 ? "" : "s"}${body.query ? ` for “${body.query}”` : ""}, ` +
+        `showing ${first}–${first + body.results.length - 1}`
       : "No documents match. Try other words or fewer filters.";
-    if (!more) renderFacets(body.facets);
+    if (page === 0) renderFacets(body.facets);
+    renderExports();
   } catch (err) {
     $("status").textContent = `Search failed: ${err.message}`;
   } finally {
     region.setAttribute("aria-busy", "false");
   }
+}
+
+function showView(doc) {
+  $("search-view").hidden = doc;
+  $("search-form").hidden = doc;
+  $("doc-view").hidden = !doc;
+}
+
+async function showDocument(id) {
+  showView(true);
+  $("doc-title").textContent = "Loading…";
+  for (const part of ["doc-meta", "doc-evidence", "doc-text", "doc-similar"]) $(part).replaceChildren();
+  const response = await fetch(`/api/documents/${encodeURIComponent(id)}`);
+  const doc = await response.json();
+  if (!response.ok) {
+    $("doc-title").textContent = typeof doc.detail === "string" ? doc.detail : "This document cannot be shown.";
+    return;
+  }
+  document.title = `${doc.title || doc.id} — SSE Hub`;
+  $("doc-title").textContent = doc.title || doc.id;
+  $("doc-meta").replaceWith(Object.assign(metaLine({ ...doc, source: doc.source_id }), { id: "doc-meta" }));
+  if (doc.authors.length) $("doc-meta").prepend(el("span", { text: doc.authors.join(", ") }));
+  for (const t of doc.sdgs) {
+    const goal = state.sdgs[t.sdg] || { short: `Goal ${t.sdg}` };
+    const who = t.origin === "manual" ? "set by a curator" : `score ${t.score.toFixed(2)}`;
+    $("doc-evidence").append(el("li", {}, sdgChip(t.sdg), el("strong", { text: ` ${goal.short} ` }),
+      el("span", { class: "muted", text: `(${who}${t.targets && t.targets.length ? `; targets ${t.targets.join(", ")}` : ""})` }),
+      t.evidence ? el("blockquote", { text: t.evidence }) : null));
+  }
+  if (!doc.sdgs.length) $("doc-evidence").append(el("li", { text: "No goal was found in this document." }));
+  for (const para of doc.text.split(/\n{2,}/)) if (para.trim()) $("doc-text").append(el("p", { text: para.trim() }));
+  $("doc-view").focus();
+  try {
+    const similar = await (await fetch(`/api/documents/${encodeURIComponent(id)}/similar?limit=5`)).json();
+    for (const hit of similar.results) $("doc-similar").append(el("li", {}, docLink(hit), metaLine(hit)));
+    if (!similar.results.length) $("doc-similar").append(el("li", { text: "None yet." }));
+  } catch (err) {
+    $("doc-similar").append(el("li", { text: "Similar documents are not available." }));
+  }
+}
+
+function route() {
+  const p = readUrl();
+  if (p.get("doc")) showDocument(p.get("doc"));
+  else { showView(false); document.title = "SSE Hub — search"; run(0); }
 }
 
 async function init() {
@@ -123,16 +210,22 @@ async function init() {
   } catch (err) {
     // The page still works without goal names: facets then show numbers only.
   }
-  readUrl();
-  $("search-form").addEventListener("submit", (event) => { event.preventDefault(); run(false); });
-  $("mode").addEventListener("change", () => run(false));
-  $("more").addEventListener("click", () => run(true));
+  $("search-form").addEventListener("submit", (event) => { event.preventDefault(); run(0); });
+  $("mode").addEventListener("change", () => run(0));
+  $("prev").addEventListener("click", () => { run(state.page - 1); $("results-region").focus(); });
+  $("next").addEventListener("click", () => { run(state.page + 1); $("results-region").focus(); });
+  $("back").addEventListener("click", (event) => {
+    event.preventDefault();
+    if (history.state && history.state.doc) history.back(); // came from the results: keep their page
+    else { history.pushState(null, "", "/"); route(); }
+  });
   $("clear-filters").addEventListener("click", () => {
     for (const name of FACETS) state.selected[name].clear();
     $("year_from").value = $("year_to").value = "";
-    run(false);
+    run(0);
   });
-  run(false);
+  window.addEventListener("popstate", route);
+  route();
 }
 
 document.addEventListener("DOMContentLoaded", init);

@@ -1,22 +1,27 @@
-"""Static site server for the demo and the tests: one threaded HTTP server per site folder, on 127.0.0.1."""
+"""Site server for the demo and the tests: one threaded HTTP server per site folder, on 127.0.0.1.
+
+Static files by default; a folder may add dynamic routes (a fake REST API, an OAI-PMH endpoint) with a
+`_site.py` module defining `handle(request: SiteRequest) -> Reply | None`, or a test may pass `handler=`.
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import logging
 import mimetypes
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +52,57 @@ class Hit:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class SiteRequest:
+    """What a dynamic handler sees of a request."""
+
+    method: str
+    path: str  # unquoted, without the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    base_url: str
+    root: Path
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """First value of a query parameter."""
+        return self.query.get(name, [default])[0]
+
+
+@dataclass
+class Reply:
+    """A dynamic handler's answer; a str body is UTF-8 encoded and gets `__BASE__` replaced."""
+
+    status: int = 200
+    body: bytes | str = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[SiteRequest], "Reply | None"]
+
+
+def load_site_handler(root: Path) -> Handler | None:
+    """The `handle` function of a site folder's `_site.py`, if it has one."""
+    module_file = root / "_site.py"
+    if not module_file.is_file():
+        return None
+    name = f"_ssehub_site_{hashlib.sha1(str(module_file).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(name, module_file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {module_file}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handle
+
+
 class SiteServer(ThreadingHTTPServer):
-    """Serves one site folder; fault routes come from the folder's optional `_routes.json`."""
+    """Serves one site folder; fault routes come from `_routes.json`, dynamic routes from `_site.py` or `handler`."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None) -> None:
         self.root = Path(root).resolve()
+        self.handler = handler or load_site_handler(self.root)
         self.hits: list[Hit] = []
         self._hits_lock = threading.Lock()
         self._route_counts: dict[str, int] = {}
@@ -106,6 +154,8 @@ class SiteHandler(BaseHTTPRequestHandler):
 
     server: SiteServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, keep-alive clients wait ~40 ms for a delayed ACK each time.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
@@ -134,6 +184,8 @@ class SiteHandler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         route = self.server.routes().get(path)
         if route is not None and self._fault(path, route, head):
+            return
+        if self.server.handler is not None and self._dynamic(path, head):
             return
         file = self._resolve(path)
         if file is None:
@@ -171,6 +223,27 @@ class SiteHandler(BaseHTTPRequestHandler):
         if status == 200 and "delay" in route:
             return False  # a slow but otherwise normal file
         self._send(status, f"{status}\n".encode(), headers, head=head)
+        return True
+
+    def _dynamic(self, path: str, head: bool) -> bool:
+        """Let the site's handler answer; False when it declines (None) and the static files should."""
+        request = SiteRequest(
+            method=self.command,
+            path=path,
+            query=parse_qs(urlsplit(self.path).query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            base_url=self.server.base_url,
+            root=self.server.root,
+        )
+        try:
+            reply = self.server.handler(request)  # type: ignore[misc]
+        except Exception:
+            logger.exception("site handler failed on %s", self.path)
+            reply = Reply(500, "handler error\n")
+        if reply is None:
+            return False
+        body = reply.body.replace("__BASE__", self.server.base_url).encode("utf-8") if isinstance(reply.body, str) else reply.body
+        self._send(reply.status, body, reply.headers, head=head)
         return True
 
     def _resolve(self, path: str) -> Path | None:
@@ -217,13 +290,16 @@ def _content_type(file: Path) -> str:
 class SiteGroup:
     """Several sites served at once, one port each."""
 
-    def __init__(self, sites: dict[str, Path], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, sites: dict[str, Path], host: str = "127.0.0.1", port: int = 0, handlers: dict[str, Handler] | None = None
+    ) -> None:
         self.servers: dict[str, SiteServer] = {}
         try:
             for i, (name, root) in enumerate(sites.items()):
                 if not Path(root).is_dir():
                     raise FileNotFoundError(f"site {name}: no folder {root}")
-                self.servers[name] = SiteServer(Path(root), host, port + i if port else 0)
+                handler = (handlers or {}).get(name)
+                self.servers[name] = SiteServer(Path(root), host, port + i if port else 0, handler=handler)
         except BaseException:
             self.close()
             raise

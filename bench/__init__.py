@@ -1,0 +1,1 @@
+"""Benchmarks: figures for quality and speed, run by hand (`python -m bench.retrieval`), never timed in tests."""

@@ -1,0 +1,103 @@
+"""The judged multilingual set (bench/data/multilingual_qrels.json) over the demo corpus: MRR@10 per query language.
+
+Usage: .venv/bin/python -m bench.retrieval_multilingual [--model multilingual-e5-small] [--rebuild]
+
+Builds the demo store with `ssehub demo --no-serve` (cached under data/bench/ keyed by the indexing code and model),
+then runs every query through `Searcher.search` in each mode; groups: each language, and cross-language queries
+(no relevant document in the query's language) against same-language ones. Results go to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from bench.retrieval import BUILD_CODE, CACHE, MODES, RESULTS, ROOT
+
+QRELS = Path(__file__).resolve().parent / "data" / "multilingual_qrels.json"
+MANIFEST = ROOT / "ssehub" / "demo" / "sites" / "MANIFEST.json"
+
+
+def reciprocal_rank(ranking: list[str], relevant: set[str], k: int = 10) -> float:
+    """1/rank of the first relevant result within k, else 0."""
+    return next((1.0 / i for i, d in enumerate(ranking[:k], start=1) if d in relevant), 0.0)
+
+
+def build(model: str, rebuild: bool) -> Path:
+    """The demo data folder, harvested and indexed by the CLI (cached)."""
+    h = hashlib.sha256(model.encode())
+    for rel in (*BUILD_CODE, "ssehub/demo/sites/MANIFEST.json"):
+        p = ROOT / rel
+        h.update(p.read_bytes() if p.exists() else b"-")
+    folder = CACHE / f"demo-{h.hexdigest()[:12]}"
+    if (folder / "built").exists() and not rebuild:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    env = os.environ | ({"SSEHUB_MODEL_PATH": model} if model else {})
+    done = subprocess.run([sys.executable, "-m", "ssehub", "--data", str(folder), "demo", "--no-serve"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"ssehub demo failed: {done.stderr.strip()[-2000:]}")
+    (folder / "built").write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
+    return folder
+
+
+def evaluate(folder: Path, model: str, queries: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
+    """MRR@10 per mode, for each query language and for cross- and same-language queries."""
+    from searchapi.search import Searcher
+    from ssehub.embed import load_embedder
+    from ssehub.settings import Settings
+    from ssehub.store import Store
+
+    settings = Settings(data_dir=folder, **({"model_path": model} if model else {}))
+    store = Store(settings.store_path, create=False)
+    searcher = Searcher(store, load_embedder(settings), settings.index_dir)
+    lang_of = {d["path"]: d["lang"] for d in json.loads(MANIFEST.read_text(encoding="utf-8"))}
+    out: dict[str, Any] = {}
+    for mode in modes:
+        groups: dict[str, list[float]] = {}
+        per_query = {}
+        for q in queries:
+            hits = searcher.search(q["q"], mode=mode, limit=10)["results"]  # type: ignore[arg-type]
+            rr = reciprocal_rank([urlparse(h["url"]).path for h in hits], set(q["relevant"]))
+            per_query[q["id"]] = round(rr, 3)
+            cross = all(lang_of[p] != q["lang"] for p in q["relevant"])
+            for group in (q["lang"], "cross-language" if cross else "same-language", "all"):
+                groups.setdefault(group, []).append(rr)
+        out[mode] = {g: round(statistics.fmean(v), 3) for g, v in sorted(groups.items())} | {"queries": per_query}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build (or reuse) the demo index, run the judged queries, print and save MRR@10."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="", help="model_path setting (default: the packaged MiniLM)")
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--rebuild", action="store_true")
+    args = ap.parse_args(argv)
+    queries = json.loads(QRELS.read_text(encoding="utf-8"))["queries"]
+    folder = build(args.model, args.rebuild)
+    figures = evaluate(folder, args.model, queries, [m for m in args.modes.split(",") if m])
+    groups = [g for g in next(iter(figures.values())) if g != "queries"]
+    print(f"MRR@10, {len(queries)} queries, model {args.model or 'default'}")
+    print(f"{'mode':<10}" + "".join(f"{g:>16}" for g in groups))
+    for mode, f in figures.items():
+        print(f"{mode:<10}" + "".join(f"{f[g]:>16.3f}" for g in groups))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"multilingual-{args.model or 'default'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"model": args.model or "default", "modes": figures}, indent=1))
+    print(f"saved {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

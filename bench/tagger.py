@@ -1,0 +1,198 @@
+"""SDG tagger benchmark: the issue's anchor table with this project's row (5-fold CV on the dev rows), per-goal
+figures, French/Spanish parity, document tags on the demo sites, and `ssehub tag` speed.
+
+Usage: .venv/bin/python -m bench.tagger [--demo-data DIR] [--no-demo] [--seeds N] [--model multilingual-e5-small]
+Needs ../shared/data/sdg (skips cleanly without it); about 3 minutes on 2 cores. Writes bench/results/tagger.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from tagger_fit import SEED, SHARED_SDG, cached_features, cross_validate_all, read_dev, scores
+
+CACHE = ROOT / "data" / "cache"
+RESULTS = ROOT / "bench" / "results"
+# The anchors, as given in the issue (same 600 dev rows, same scoring).
+ANCHORS = [("GPT-4o", "LLM, online", 88.3, 0.889, 75.7),
+           ("AFD SDG Prospector", "fine-tuned transformer, online", 87.3, 0.859, 79.4),
+           ("text2sdg", "ensemble of six keyword query systems", 82.6, 0.817, 67.6),
+           ("Aurora SDG mBERT", "multilingual BERT", 79.7, 0.789, 69.7),
+           ("JRC SDG Mapper", "keyword lists", 76.1, 0.688, 59.3),
+           ("OSDG v1", "ontology keywords", 67.7, 0.574, 44.4)]
+
+
+def cv_report(tagger: Any, feats: np.ndarray, dev: Any, key: str, seed: int) -> dict[str, Any]:
+    """Out-of-fold scores of one model, deciding as the tagger does (all 17 goals, thresholds, cap)."""
+    from ssehub.tagger import choose_goals
+
+    model = tagger.params[key]
+    prob, _, th = cross_validate_all(feats[..., model["columns"]], dev, tagger.params["shrink"], seed=seed)
+    pred = np.array([dev.sdg[i] in {g for g, _, _ in choose_goals(prob[i : i + 1], th[i : i + 1])}
+                     for i in range(len(dev.texts))])
+    return scores(pred, dev.sdg, dev.label)
+
+
+def parity(tagger: Any, embedder: Any) -> dict[str, dict[str, float]]:
+    """UN target texts per language, each tagged by a tagger blind to that target's own texts (all languages)."""
+    from ssehub import sdg
+
+    out = {}
+    for lang in ("en", "fr", "es"):
+        items = list(sdg.targets(lang).items())
+        vectors = embedder.encode([t for _, t in items], batch_size=32)
+        top1 = tagged = ntags = 0
+        for (code, text), vec in zip(items, vectors, strict=True):
+            tags = tagger.without_target(code).tag_document("", [text], vec[None, :])
+            goal = sdg.goal_of(code)
+            top1 += bool(tags) and tags[0]["sdg"] == goal
+            tagged += any(t["sdg"] == goal for t in tags)
+            ntags += len(tags)
+        n = len(items)
+        out[lang] = {"n": n, "top1": top1 / n, "tagged": tagged / n, "tags_per_text": ntags / n}
+    return out
+
+
+def demo_documents(tagger: Any, data_dir: Path | None) -> dict[str, Any]:
+    """Document tags of the demo sites (built with `ssehub demo --no-serve` unless given) against MANIFEST.json."""
+    from ssehub.store import Store
+
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="ssehub-bench-"))
+        subprocess.run([str(ROOT / ".venv/bin/ssehub"), "--data", str(data_dir), "demo", "--no-serve"], check=True,
+                       capture_output=True, cwd=ROOT)
+    manifest = json.loads((ROOT / "ssehub/demo/sites/MANIFEST.json").read_text(encoding="utf-8"))
+    by_title = {" ".join(m["title"].split()): m for m in manifest}
+    store = Store(data_dir / "ssehub.db", create=False)
+    stats: dict[str, dict[str, float]] = {}
+    try:
+        for doc in store.documents_to_index(rebuild=True):
+            m = by_title.get(" ".join(doc["title"].split()))
+            if m is None:
+                continue
+            chunks = store.chunks_of(doc["id"])
+            blobs = store.document_embeddings(doc["id"])
+            vectors = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), -1) if blobs else None
+            if store.get_meta("model") != tagger.embedder.name:
+                vectors = None  # the demo store was indexed with another model: re-embed
+            got = [t["sdg"] for t in tagger.tag_document(doc["title"], [c["text"] for c in chunks], vectors)]
+            want = set(m["sdgs"])
+            for lang in (m["lang"], "all"):
+                s = stats.setdefault(lang, {"docs": 0, "top1": 0, "tags": 0, "hits": 0, "wanted": 0})
+                s["docs"] += 1
+                s["top1"] += bool(got) and got[0] in want
+                s["tags"] += len(got)
+                s["hits"] += len(want & set(got))
+                s["wanted"] += len(want)
+    finally:
+        store.close()
+    return {lang: {"docs": s["docs"], "top1": s["top1"] / s["docs"], "tags_per_doc": s["tags"] / s["docs"],
+                   "precision": s["hits"] / s["tags"] if s["tags"] else 0.0, "recall": s["hits"] / s["wanted"]}
+            for lang, s in stats.items()}
+
+
+def speed(tagger: Any, texts: list[str], model_path: str) -> dict[str, float]:
+    """Texts/second through `ssehub tag --jsonl` (a fresh process, model load included) and `Tagger.tag_many`."""
+    start = time.perf_counter()
+    tagger.tag_many(texts)
+    in_process = len(texts) / (time.perf_counter() - start)
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": i, "text": t}) + "\n")
+    start = time.perf_counter()
+    env = {**os.environ, "SSEHUB_MODEL_PATH": model_path}
+    run = subprocess.run([str(ROOT / ".venv/bin/ssehub"), "tag", "--jsonl", f.name], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env=env)
+    cli_seconds = time.perf_counter() - start
+    assert len(run.stdout.splitlines()) == len(texts)
+    return {"texts": len(texts), "tag_many_per_s": in_process, "cli_per_s": len(texts) / cli_seconds,
+            "cli_seconds": cli_seconds}
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    """The anchor table, per-goal figures and the other measurements, as text."""
+    full = result["cv"]["full"]
+    m = full["macro"]
+    print("\nAnchor table: osdg_dev_600, macro over the 17 SDGs (this project: 5-fold CV, grouped by text)")
+    print(f"| {'tagger':<30} | {'kind':<46} | macro acc | macro F1 | worst SDG acc |")
+    print(f"|{'-' * 32}|{'-' * 48}|-----------|----------|---------------|")
+    rows = [*ANCHORS, (f"ssehub ({result['model']})", "embeddings + UN texts + keyword queries, CPU",
+                       100 * m["accuracy"], m["f1"], 100 * full["worst_accuracy"])]
+    for name, kind, acc, f1, worst in sorted(rows, key=lambda r: -r[2]):
+        print(f"| {name:<30} | {kind:<46} | {acc:9.1f} | {f1:8.3f} | {worst:13.1f} |")
+    seeds = result["cv_seeds"]
+    print(f"\nsame, mean over {seeds['n']} fold seeds: accuracy {100 * seeds['accuracy']:.1f}, F1 {seeds['f1']:.3f}, "
+          f"worst SDG {100 * seeds['worst_accuracy']:.1f} (lowest seen {100 * seeds['worst_min']:.1f})")
+    for key, label in (("full", "English model"), ("multi", "French/Spanish model, scored on the English dev rows"),
+                       ("similarity", "other-language model (similarity only)")):
+        r = result["cv"][key]
+        print(f"\nper SDG, {label}:\n{'SDG':>4} {'n':>4} {'acc':>6} {'prec':>6} {'rec':>6} {'F1':>6}")
+        for g, s in r["per_sdg"].items():
+            print(f"{g:>4} {s['n']:>4} {s['accuracy']:6.3f} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f}")
+        mm = r["macro"]
+        print(f"macro     {mm['accuracy']:6.3f} {mm['precision']:6.3f} {mm['recall']:6.3f} {mm['f1']:6.3f}   "
+              f"worst SDG {r['worst_sdg']}: {r['worst_accuracy']:.3f}")
+    print("\nUN target texts, own target held out (goal ranked first / goal tagged / tags per text)")
+    for lang, p in result["parity"].items():
+        print(f"  {lang}: {p['top1']:.3f} / {p['tagged']:.3f} / {p['tags_per_text']:.2f}  ({p['n']} targets)")
+    if result.get("demo"):
+        print("\ndemo documents vs MANIFEST.json (top tag intended / tags per doc / precision / recall of doc tags)")
+        for lang, d in sorted(result["demo"].items()):
+            print(f"  {lang:>3}: {d['top1']:.2f} / {d['tags_per_doc']:.2f} / {d['precision']:.2f} / {d['recall']:.2f}"
+                  f"  ({d['docs']} docs)")
+    s = result["speed"]
+    print(f"\nspeed ({s['texts']} dev paragraphs, 1 torch thread): Tagger.tag_many {s['tag_many_per_s']:.1f} texts/s; "
+          f"`ssehub tag --jsonl` {s['cli_per_s']:.1f} texts/s ({s['cli_seconds']:.1f} s, model load included)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo-data", type=Path, help="an existing demo data dir (default: build one in /tmp)")
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo-site document check")
+    parser.add_argument("--seeds", type=int, default=5, help="fold seeds for the averaged CV figures")
+    parser.add_argument("--model", default="", help="embedding model, as SSEHUB_MODEL_PATH takes it (default: packaged MiniLM)")
+    args = parser.parse_args()
+    dev_path = SHARED_SDG / "osdg_dev_600.csv"
+    if not dev_path.is_file():
+        print(f"skipped: {dev_path} not found (the tagger benchmark needs ../shared/data/sdg)")
+        return
+    from ssehub.embed import load_embedder
+    from ssehub.settings import Settings
+    from ssehub.tagger import Tagger
+
+    embedder = load_embedder(Settings(model_path=args.model, torch_threads=1))
+    tagger = Tagger(embedder, cache_dir=CACHE)
+    dev = read_dev(dev_path)
+    feats, _ = cached_features(tagger, dev, CACHE)
+    result: dict[str, Any] = {"model": embedder.name, "dev_rows": len(dev.texts),
+                              "cv": {key: cv_report(tagger, feats, dev, key, SEED) for key in ("full", "multi", "similarity")}}
+    runs = [cv_report(tagger, feats, dev, "full", SEED + i) for i in range(args.seeds)]
+    result["cv_seeds"] = {"n": args.seeds, "accuracy": float(np.mean([r["macro"]["accuracy"] for r in runs])),
+                          "f1": float(np.mean([r["macro"]["f1"] for r in runs])),
+                          "worst_accuracy": float(np.mean([r["worst_accuracy"] for r in runs])),
+                          "worst_min": float(min(r["worst_accuracy"] for r in runs))}
+    result["parity"] = parity(tagger, embedder)
+    result["demo"] = None if args.no_demo else demo_documents(tagger, args.demo_data)
+    result["speed"] = speed(tagger, dev.texts[:200], args.model)
+    print_tables(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / (f"tagger-{embedder.name}.json" if args.model else "tagger.json")
+    out.write_text(json.dumps(result, indent=1, default=float), encoding="utf-8")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

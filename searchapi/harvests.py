@@ -1,0 +1,142 @@
+"""Harvests started from the API: the `ssehub harvest` command in a subprocess, followed through the runs table.
+
+The API never imports the harvester (stage packages stay apart) and Scrapy's reactor cannot restart in one
+process, so each request runs `python -m ssehub harvest` as a child process. Its request is a run of kind
+`harvest-request` (the id the API hands out); the harvester opens one `harvest` run per source right after it,
+and updates their counts every 2 s. Only one harvest runs at a time: two would fetch the same sites twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ssehub.settings import Settings
+from ssehub.store import Store
+
+log = logging.getLogger(__name__)
+REQUEST_KIND = "harvest-request"
+SOURCE_KIND = "harvest"
+STOP_SECONDS = 10.0
+MAX_ERRORS = 500  # errors listed per request; the counts stay exact
+
+
+class HarvestBusy(Exception):
+    """A harvest is already running."""
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of the harvest process: ours, plus every setting as SSEHUB_*, so it sees what we see."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        env[f"SSEHUB_{name.upper()}"] = str(value)
+    return env
+
+
+class Harvests:
+    """Starts, follows and stops harvest processes; one at a time."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._followers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._mark_orphans()
+
+    def _mark_orphans(self) -> None:
+        """Requests left 'running' by a server that stopped meanwhile can no longer finish."""
+        for run in self.store.runs(limit=200):
+            if run["kind"] == REQUEST_KIND and run["status"] == "running":
+                self.store.update_run(run["id"], run["counts"], "interrupted")
+
+    def running(self) -> int | None:
+        """Id of the harvest request in progress, or None."""
+        with self._lock:
+            return next((rid for rid, p in self._procs.items() if p.poll() is None), None)
+
+    def start(self, source_ids: list[str]) -> int:
+        """Start `ssehub harvest [ids]`; returns the request's run id. HarvestBusy when one is running."""
+        with self._lock:
+            busy = next((rid for rid, p in self._procs.items() if p.poll() is None), None)
+            if busy is not None:
+                raise HarvestBusy(f"harvest {busy} is still running; wait for it or watch /api/harvest/runs/{busy}")
+            run_id = self.store.start_run(source_ids, kind=REQUEST_KIND)
+            log_path = self.settings.data_dir / "logs" / f"harvest-{run_id}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
+                   "--sources", str(self.settings.sources), "harvest", *source_ids]
+            with open(log_path, "wb") as err:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                        env=child_env(self.settings))
+            self._procs[run_id] = proc
+        log.info("harvest %s started (pid %s): %s", run_id, proc.pid, " ".join(source_ids) or "all enabled sources")
+        follower = threading.Thread(target=self._follow, args=(run_id, proc, log_path), name=f"harvest-{run_id}", daemon=True)
+        self._followers.append(follower)
+        follower.start()
+        return run_id
+
+    def _follow(self, run_id: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        """Wait for the process; record how it ended, with the end of its stderr when it failed."""
+        code = proc.wait()
+        try:
+            view = self.view(run_id)
+            status = "finished" if code == 0 else ("interrupted" if code < 0 else "failed")
+            if code > 0:
+                tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+                reason = next((line for line in reversed(tail) if line.startswith("error:")), tail[-1] if tail else "")
+                self.store.add_run_error(run_id, "", "", "harvest_failed", reason.removeprefix("error: ") or f"exit code {code}")
+            self.store.update_run(run_id, view["counts"], status)
+            log.info("harvest %s ended: %s (exit code %s)", run_id, status, code)
+        except Exception:  # the store may be closed when the server stops mid-harvest
+            log.exception("could not record the end of harvest %s", run_id)
+
+    def view(self, run_id: int) -> dict[str, Any]:
+        """A run with counts and errors; a request's counts add up its per-source runs, listed under `runs`."""
+        run = self.store.run(run_id)  # NotFound -> 404
+        if run["kind"] != REQUEST_KIND:
+            return run
+        wanted = set(run["sources"])
+        children = [
+            r for r in self.store.runs_between(run_id, self.store.next_run_id(run_id, REQUEST_KIND), SOURCE_KIND)
+            if not wanted or set(r["sources"]) <= wanted
+        ]
+        counts: dict[str, Any] = {}
+        errors = list(run["errors"])
+        for child in children:
+            _add_counts(counts, child["counts"])
+            if len(errors) < MAX_ERRORS:
+                errors += self.store.run(child["id"])["errors"][: MAX_ERRORS - len(errors)]
+        run["counts"] = counts
+        run["errors"] = errors
+        run["runs"] = [{k: c[k] for k in ("id", "sources", "status", "started_at", "finished_at", "counts")} for c in children]
+        return run
+
+    def stop_all(self) -> None:
+        """Stop running harvests (server shutdown): SIGTERM lets Scrapy close cleanly, SIGKILL after a while."""
+        with self._lock:
+            procs = [p for p in self._procs.values() if p.poll() is None]
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for follower in self._followers:
+            follower.join(STOP_SECONDS)  # so the request's final status is written before the store closes
+
+
+def _add_counts(total: dict[str, Any], counts: dict[str, Any]) -> None:
+    """Add counters, recursing into nested counters such as failed_by_reason."""
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value

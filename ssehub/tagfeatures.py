@@ -1,0 +1,158 @@
+"""SDG tagger features: embedding similarity to the UN texts, stemmed word overlap with them (en/fr/es), keyword queries."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+from ssehub.sdgquery import Matcher
+
+LEXICAL_LANGS = ("en", "fr", "es")
+_STEMMERS = {"en": "english", "fr": "french", "es": "spanish"}
+_FUNCTION_WORDS = {
+    "en": frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that", "with", "this", "on", "by", "from", "as", "be", "which"]),
+    "fr": frozenset(["le", "la", "les", "des", "du", "de", "et", "est", "une", "un", "dans", "pour", "que", "qui", "sur", "par", "au", "aux", "ces", "sont", "avec"]),
+    "es": frozenset(["el", "la", "los", "las", "del", "de", "y", "es", "una", "un", "en", "para", "que", "por", "con", "se", "al", "su", "sus", "son", "como"]),
+}
+_WORD = re.compile(r"[^\W\d_]{2,}")
+EMBEDDING = ["sim_max", "sim_top3", "sim_title", "sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
+LEXICAL = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
+
+
+def language(text: str) -> str:
+    """'en', 'fr', 'es' from the share of function words, else 'other' (cheap: runs on every passage)."""
+    ws = re.findall(r"\w+", text.lower())
+    if not ws:
+        return "other"
+    shares = {lang: sum(w in fw for w in ws) / len(ws) for lang, fw in _FUNCTION_WORDS.items()}
+    best = max(shares, key=lambda k: shares[k])
+    return best if shares[best] >= 0.08 else "other"
+
+
+@cache
+def _stemmer(lang: str):
+    import snowballstemmer
+
+    return snowballstemmer.stemmer(_STEMMERS[lang])
+
+
+_STEM_MEMO: dict[str, dict[str, str]] = {lang: {} for lang in LEXICAL_LANGS}
+_STEM_MEMO_MAX = 200_000
+
+
+def stems(text: str, lang: str) -> list[str]:
+    """Snowball stems of a text's words (two letters or more) in one of `LEXICAL_LANGS`."""
+    # Snowball in pure Python costs ~0.3 ms a word; words repeat, so a memo makes stemming nearly free.
+    memo = _STEM_MEMO[lang]
+    ws = _WORD.findall(text.lower())
+    new = [w for w in set(ws) if w not in memo]
+    if new:
+        if len(memo) > _STEM_MEMO_MAX:
+            memo.clear()
+        memo.update(zip(new, _stemmer(lang).stemWords(new), strict=True))
+    return [memo[w] for w in ws]
+
+
+class Lexicon:
+    """TF-IDF over stems of the UN goal/target/indicator texts, one vocabulary and IDF per language.
+
+    This is the keyword signal for French and Spanish: the public query systems are English-only, and the
+    official fr/es UN texts give each goal its own words in those languages.
+    """
+
+    def __init__(self, texts: Sequence[str], langs: Sequence[str]) -> None:
+        self.langs = np.asarray(langs)
+        self.size = len(texts)
+        self.vocab: dict[str, dict[str, int]] = {}
+        self.idf: dict[str, np.ndarray] = {}
+        self.matrix: dict[str, np.ndarray] = {}  # lang -> (vocab, prototypes of all languages), zero elsewhere
+        for lang in LEXICAL_LANGS:
+            rows = np.flatnonzero(self.langs == lang)
+            docs = [Counter(stems(texts[i], lang)) for i in rows]
+            df = Counter(s for d in docs for s in d)
+            vocab = {s: j for j, s in enumerate(sorted(df))}
+            idf = np.array([math.log((1 + len(docs)) / (1 + df[s])) + 1.0 for s in sorted(df)], np.float32)
+            mat = np.zeros((len(vocab), self.size), np.float32)
+            for i, d in zip(rows, docs, strict=True):
+                for s, c in d.items():
+                    mat[vocab[s], i] = (1 + math.log(c)) * idf[vocab[s]]
+            mat /= np.linalg.norm(mat, axis=0, keepdims=True) + 1e-9
+            self.vocab[lang], self.idf[lang], self.matrix[lang] = vocab, idf, mat
+
+    def similarities(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
+        """Cosine of each text's TF-IDF vector to each prototype of its own language: (texts, prototypes)."""
+        out = np.zeros((len(texts), self.size), np.float32)
+        for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
+            if lang not in self.vocab:
+                continue
+            vocab, idf = self.vocab[lang], self.idf[lang]
+            counts = Counter(s for s in stems(text, lang) if s in vocab)
+            if not counts:
+                continue
+            idx = np.array([vocab[s] for s in counts])
+            w = np.array([1 + math.log(c) for c in counts.values()], np.float32) * idf[idx]
+            out[i] = (w / np.linalg.norm(w)) @ self.matrix[lang][idx]
+        return out
+
+
+def per_goal(sims: np.ndarray, proto_goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, mean of the top 3) similarity per goal: (n, 17) each."""
+    n = sims.shape[0]
+    smax, top3 = np.zeros((n, 17), np.float32), np.zeros((n, 17), np.float32)
+    for g in range(17):
+        cols = sims[:, proto_goal == g + 1]
+        if cols.shape[1] == 0:
+            continue
+        smax[:, g] = cols.max(axis=1)
+        top3[:, g] = np.sort(cols, axis=1)[:, -3:].mean(axis=1)
+    return smax, top3
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Standardised across the 17 goals of each row: the level of similarities shifts with language, the spread less."""
+    return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+
+
+def embedding_features(sims: np.ndarray, proto_goal: np.ndarray, is_title: np.ndarray) -> np.ndarray:
+    """(n, 17, len(EMBEDDING)) from cosine similarities to the prototypes."""
+    smax, top3 = per_goal(sims, proto_goal)
+    title = np.zeros_like(smax)
+    for g in range(17):
+        cols = (proto_goal == g + 1) & is_title
+        if cols.any():
+            title[:, g] = sims[:, cols].max(axis=1)
+    others = np.sort(smax, axis=1)
+    best_other = np.where(smax >= others[:, -1:], others[:, -2:-1], others[:, -1:])
+    rank = (smax[:, :, None] < smax[:, None, :]).sum(axis=2)
+    return np.stack([smax, top3, title, smax - best_other, 1.0 / (1.0 + rank), zscore(smax), zscore(top3)], axis=2)
+
+
+def lexical_features(lex_sims: np.ndarray, proto_goal: np.ndarray) -> np.ndarray:
+    """(n, 17, len(LEXICAL)) from TF-IDF similarities to the prototypes."""
+    smax, top3 = per_goal(lex_sims, proto_goal)
+    return np.stack([smax, top3, zscore(smax), zscore(top3)], axis=2)
+
+
+def keyword_features(matcher: Matcher, texts: Sequence[str], english: np.ndarray) -> np.ndarray:
+    """(n, 17, systems + 1): log(1 + matched queries) per system and the goal's share of all matches (English only)."""
+    systems = matcher.systems
+    out = np.zeros((len(texts), 17, len(systems) + 1), np.float32)
+    for i, text in enumerate(texts):
+        if not english[i]:
+            continue
+        counts = matcher.counts(text)
+        for s, system in enumerate(systems):
+            out[i, :, s] = np.log1p(counts[system])
+        total = np.array([sum(counts[s][g] for s in systems) for g in range(17)], np.float32)
+        out[i, :, -1] = total / total.sum() if total.sum() else 0.0
+    return out
+
+
+def keyword_names(matcher: Matcher) -> list[str]:
+    """Names of `keyword_features` columns."""
+    return [*[f"kw_{s}" for s in matcher.systems], "kw_share"]

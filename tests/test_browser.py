@@ -1,0 +1,272 @@
+"""The pages in a real browser: headless Debian chromium driven by Playwright, against a server on 127.0.0.1.
+
+Skips with the reason when chromium or the playwright package is missing (`make test` installs both).
+Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import SearchCorpus, copy_fixture_sites, make_search_corpus
+
+from searchapi.app import create_app
+from ssehub.demo.server import SiteGroup
+from ssehub.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+KEY = "browser-test-key"
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser: install Debian's `chromium` (make test does)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="the playwright package is not installed (pip install -e '.[test]')"),
+    pytest.mark.timeout(300),
+]
+
+
+@dataclass
+class Site:
+    """The API on one origin, the widget host page on another, and what they serve."""
+
+    base: str
+    host_page: str
+    corpus: SearchCorpus
+    sources: Path
+
+
+def _serve_api(settings: Settings, corpus: SearchCorpus) -> tuple[Any, threading.Thread, str]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=corpus.embedder), host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="browser-test-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the API server did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("browser")
+    corpus = make_search_corpus(tmp / "data")
+    fixture_sites = copy_fixture_sites(tmp / "sites")
+    host_dir = tmp / "host"
+    host_dir.mkdir()
+    group = SiteGroup({"feed": fixture_sites / "feed", "host": host_dir})
+    urls = group.start()
+    sources = tmp / "sources.yaml"
+    sources.write_text(f"# sources of the browser test\nsources:\n  - id: news\n    name: Solidarity news\n    kind: feed\n"
+                       f"    url: {urls['feed']}/rss.xml\n    delay: 0\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp / "data", sources=sources, model_path="hashing", curator_keys=KEY,
+                        cors_origins=urls["host"])
+    server, thread, base = _serve_api(settings, corpus)
+    page = (ROOT / "examples" / "widget-host.html").read_text(encoding="utf-8")
+    page = page.replace("http://127.0.0.1:8000", base).replace('data-limit="3"', 'data-limit="2"')
+    (host_dir / "widget-host.html").write_text(page, encoding="utf-8")
+    try:
+        yield Site(base, f"{urls['host']}/widget-host.html", corpus, sources)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        group.close()
+        corpus.store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        except Exception as exc:  # noqa: BLE001 - any launch failure means "no usable browser here"
+            pytest.skip(f"chromium at {CHROMIUM} does not start under Playwright: {str(exc).splitlines()[0]}")
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.set_default_timeout(15_000)
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_search_page_query_facet_paging_and_document(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/")
+    expect(page.locator("#status")).to_contain_text("31 documents")
+    expect(page.locator("#page-label")).to_have_text("Page 1 of 4")
+    page.click("#next")
+    expect(page.locator("#page-label")).to_have_text("Page 2 of 4")
+    expect(page.locator("#status")).to_contain_text("showing 11–20")
+    expect(page.locator("#results > li")).to_have_count(10)
+    page.click("#prev")
+    expect(page.locator("#status")).to_contain_text("showing 1–10")
+
+    page.fill("#q", "cooperatives")
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_contain_text("for “cooperatives”")
+    assert page.locator("#results mark").count() > 0
+    sdg8 = page.locator("label[for=f-sdg-8]")
+    expect(sdg8).to_contain_text("Decent work")
+    assert sdg8.locator(".sdg-chip").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(162, 25, 66)"  # #A21942
+    page.focus("#f-sdg-8")
+    page.keyboard.press("Space")  # facets work from the keyboard
+    expect(page.locator("#f-sdg-8")).to_be_checked()
+    expect(page).to_have_url(re.compile(r"sdg=8"))
+    hits = page.locator("#results > li")
+    expect(hits).to_have_count(3)
+    for i in range(3):
+        assert "8" in hits.nth(i).locator(".badges").inner_text().split()
+    csv_link = page.locator("#exports a[data-format=csv]").get_attribute("href")
+    assert "format=csv" in csv_link and "sdg=8" in csv_link and "q=cooperatives" in csv_link
+    assert page.request.get(site.base + csv_link).text().count("\n") == 4  # header + 3 documents
+    assert page.locator("#results-region").get_attribute("aria-live") == "polite"
+    shot(page, "search-page")
+
+    page.locator("#results a.doc-link", has_text="Worker cooperatives and decent work").click()
+    expect(page.locator("#doc-title")).to_have_text("Worker cooperatives and decent work")
+    expect(page.locator("#doc-evidence li")).to_contain_text("Decent work")
+    expect(page.locator("#doc-text")).to_contain_text("share ownership")
+    expect(page.locator("#doc-similar li").first).to_be_visible()
+    assert page.locator("#doc-similar a.doc-link").count() >= 1
+    shot(page, "document-page")
+    page.click("#back")
+    expect(page.locator("#status")).to_contain_text("for “cooperatives”")
+
+
+def test_stats_page_draws_charts(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/stats")
+    expect(page.locator("#status")).to_contain_text("31 searchable documents")
+    bars = page.locator("svg.bars-sdg rect")
+    expect(bars).to_have_count(17)
+    assert bars.nth(7).get_attribute("data-value") == "3" and bars.nth(7).get_attribute("fill") == "#A21942"
+    assert page.locator("svg.bars-year rect").count() >= 12  # 2010..2022, empty years included
+    sources = page.locator("svg.bars-source rect")
+    assert sorted(int(sources.nth(i).get_attribute("data-value")) for i in range(sources.count())) == [15, 16]
+    assert page.locator("svg.bars-lang").get_attribute("role") == "img"
+    shot(page, "stats-page")
+    page.locator("#chart-sdg summary").click()  # the numbers as a table, for screen readers and copying
+    expect(page.locator("#chart-sdg table")).to_contain_text("8 Decent work")
+
+
+def test_admin_page_sources_harvest_tags_and_hiding(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.on("dialog", lambda d: d.accept())
+    page.goto(site.base + "/admin")
+    page.fill("#key", "wrong")
+    page.click("#login button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("curator key")
+    expect(page.locator("#desk")).to_be_hidden()
+    page.fill("#key", KEY)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#sources tbody tr[data-source=news]")).to_contain_text("never")
+
+    # add a source, with a mistake first: the error names the field and nothing is written
+    page.click("#add-source")
+    page.fill("#s-id", "gamma")
+    page.fill("#s-url", "ftp://gamma.example/")
+    page.click("#save-source")
+    expect(page.locator("#form-errors")).to_contain_text("field url")
+    assert page.locator("#s-url").get_attribute("aria-invalid") == "true" and "gamma" not in site.sources.read_text()
+    page.fill("#s-url", "https://gamma.example/feed/")
+    page.fill("#s-languages", "fr, es")
+    page.click("#save-source")
+    expect(page.locator("#sources tbody tr[data-source=gamma]")).to_contain_text("enabled")
+    page.click("button[aria-label='Disable gamma']")
+    expect(page.locator("#sources tbody tr[data-source=gamma]")).to_contain_text("disabled")
+    saved = {s["id"]: s for s in yaml.safe_load(site.sources.read_text())["sources"]}
+    assert saved["gamma"]["enabled"] is False and saved["gamma"]["languages"] == ["fr", "es"]
+    assert site.sources.read_text().startswith("# sources of the browser test")
+
+    # harvest one source and watch it finish
+    page.click("button[aria-label='Harvest news']")
+    expect(page.locator("#progress-title")).to_contain_text("finished", timeout=120_000)
+    expect(page.locator("#progress-counts")).to_contain_text("new")
+    expect(page.locator("#sources tbody tr[data-source=news]")).to_contain_text("finished")
+    shot(page, "admin-page")
+    page.click("button[aria-label='Delete gamma']")
+    expect(page.locator("#sources tbody tr[data-source=gamma]")).to_have_count(0)
+
+    # correct a document's tags, hide it, restore it
+    page.fill("#doc-query", "coop-1")
+    page.press("#doc-query", "Enter")
+    expect(page.locator("#doc-edit-title")).to_contain_text("coop-1")
+    expect(page.locator("#pick-8")).to_be_checked()
+    page.check("#pick-5")
+    page.click("#save-tags")
+    expect(page.locator("#doc-edit-state")).to_contain_text("set by a curator")
+    assert site.corpus.store.document("coop-1")["manual_sdgs"] == [5, 8]
+    page.click("#auto-tags")
+    expect(page.locator("#doc-edit-state")).to_contain_text("from the tagger")
+    page.click("#toggle-hidden")
+    expect(page.locator("#hidden-docs")).to_contain_text("coop-1")
+    assert site.corpus.store.document("coop-1")["hidden"] is True
+    page.click("button[aria-label='Restore coop-1']")
+    expect(page.locator("#hidden-docs")).not_to_contain_text("coop-1")
+    assert site.corpus.store.document("coop-1")["hidden"] is False
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('ssehub-key')") is None
+
+
+def test_widget_on_another_origin(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site.host_page)
+    widget = page.locator("[data-ssehub-widget]")
+    status = widget.locator(".status")
+    expect(status).to_have_text("3 documents")  # SDG 5 or 8, English (data-sdg="5,8" data-lang="en")
+    expect(widget.locator("ol.results > li")).to_have_count(2)
+    expect(widget.locator(".page")).to_have_text("Page 1 of 2")
+    widget.locator("button.next").click()
+    expect(widget.locator(".page")).to_have_text("Page 2 of 2")
+    expect(widget.locator("ol.results > li")).to_have_count(1)
+    chips = widget.locator(".sdg-facet button.chip")
+    expect(chips).to_have_count(2)  # only the preset goals are offered
+    widget.locator(".sdg-facet button.chip", has_text="5").click()
+    expect(status).to_have_text("1 document")
+    expect(widget.locator(".sdg-facet button.chip", has_text="5")).to_have_attribute("aria-pressed", "true")
+    widget.locator("input").fill("cooperatives")
+    widget.locator("input").press("Enter")
+    expect(widget.locator("ol.results mark").first).to_be_visible()
+    # the host's CSS does not reach the widget, and the widget's does not reach the host
+    button_bg = widget.locator("form button").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert button_bg == "rgb(25, 72, 106)"  # the widget's own colour, not the host's hotpink
+    assert widget.locator("li").first.evaluate("e => getComputedStyle(e).color") != "rgb(220, 20, 60)"
+    assert page.locator("ul.host-list li").evaluate("e => getComputedStyle(e).color") == "rgb(220, 20, 60)"
+    shot(page, "widget-host")
