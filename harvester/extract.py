@@ -98,6 +98,24 @@ def decode_html(body: bytes, encoding: str) -> str:
         return text
 
 
+TABLE_RULE = re.compile(r"^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*\|?\s*$")
+
+
+def tidy_text(text: str, title: str) -> str:
+    """Plain prose for search: no repeated title line, table rows as `cell; cell` without Markdown rules."""
+    lines = []
+    for line in text.splitlines():
+        if TABLE_RULE.match(line):
+            continue
+        if line.lstrip().startswith("|") and line.rstrip().endswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            line = "; ".join(c for c in cells if c)
+        lines.append(line)
+    if lines and title and " ".join(lines[0].split()).casefold() == " ".join(title.split()).casefold():
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
 def extract_html(html: str, url: str) -> Extracted:
     """Main text (precision-first) and metadata of an HTML page; raises ExtractionError('no_text')."""
     text = trafilatura.extract(
@@ -122,7 +140,8 @@ def extract_html(html: str, url: str) -> Extracted:
         if not authors:
             names = _meta(tree, AUTHOR_META)
             authors = names if len(names) > 1 else split_authors(next(iter(names), None))
-    return Extracted(text=text.strip(), title=" ".join(title.split()), published=published, authors=authors)
+    title = " ".join(title.split())
+    return Extracted(text=tidy_text(text, title) or text.strip(), title=title, published=published, authors=authors)
 
 
 def extract_pdf(body: bytes) -> Extracted:
