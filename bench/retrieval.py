@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python -m bench.retrieval [--queries train|test] [--limit-docs N] [--modes hybrid,keyword]
 
-The built data folder is cached under data/bench/ keyed by the indexing code, the model and the corpus subset,
+The built data folder is cached under ~/.cache/ssehub-bench/ (env SSEHUB_BENCH_CACHE) keyed by the indexing code, the model and the corpus subset,
 so a change to the search code re-runs only the queries. Results go to bench/results/ as JSON.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "eval" / "beir" / "scifact"
-CACHE = ROOT / "data" / "bench"
+# Outside data/, which `make clean` and demo runs wipe: a SciFact build costs 15-35 minutes on this machine.
+CACHE = Path(os.environ.get("SSEHUB_BENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssehub-bench")
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = "scifact"
 MODES = ("hybrid", "semantic", "keyword")

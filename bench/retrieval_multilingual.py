@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python -m bench.retrieval_multilingual [--model multilingual-e5-small] [--rebuild]
 
-Builds the demo store with `ssehub demo --no-serve` (cached under data/bench/ keyed by the indexing code and model),
+Builds the demo store with `ssehub demo --no-serve` (cached under ~/.cache/ssehub-bench/ keyed by the indexing code and model),
 then runs every query through `Searcher.search` in each mode; groups: each language, and cross-language queries
 (no relevant document in the query's language) against same-language ones. Results go to bench/results/.
 """

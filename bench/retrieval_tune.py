@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--queries", default="train")
     ap.add_argument("--model", default="")
+    ap.add_argument("--weights", default="0.2,0.3,0.4,0.5,0.6,0.7", help="keyword weights to try")
+    ap.add_argument("--prf", default="0x0,3x0.5,10x0.5", help="feedback settings to try, DOCSxWEIGHT")
     args = ap.parse_args()
     settings = Settings(data_dir=args.folder, **({"model_path": args.model} if args.model else {}))
     s = Searcher(Store(settings.store_path, create=False), load_embedder(settings), settings.index_dir)
@@ -53,7 +55,7 @@ def main() -> None:
         return statistics.fmean(ndcg_at(order(fuse(keyword[q], semantic[q])), rel) for q, rel in qrels.items())
 
     print(f"{len(qrels)} queries; keyword {score(keyword, lambda k, _: k):.4f}")
-    for prf_docs, prf_weight in ((0, 0.0), (3, 0.5), (5, 0.5), (3, 1.0), (10, 0.5)):
+    for prf_docs, prf_weight in ((int(a), float(b)) for a, b in (x.split("x") for x in args.prf.split(","))):
         s.prf_docs, s.prf_weight = prf_docs, prf_weight
         semantic = {}
         for q in qrels:
@@ -63,7 +65,7 @@ def main() -> None:
         print(f"{tag}: semantic {score(semantic, lambda _, b: b):.4f}")
         for k in (20, 60):
             print(f"{tag}: rrf k={k}: {score(semantic, lambda a, b, k=k: rrf([order(a), order(b)], k)):.4f}")
-        for w in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+        for w in (float(x) for x in args.weights.split(",")):
             floor_fused = score(semantic, lambda a, b, w=w: convex(a, minmax(b, low=floor), w))
             minmax_fused = score(semantic, lambda a, b, w=w: convex(minmax(a), minmax(b), w))
             print(f"{tag}: convex w={w}: floor-norm {floor_fused:.4f}  minmax {minmax_fused:.4f}")

@@ -154,7 +154,7 @@ def _index_batch(store: Store, embedder: Embedder, tagger: SdgTagger, batch: lis
 
 def build_ann(store: Store, settings: Settings, embedder: Embedder) -> int:
     """Rebuild the FAISS file from every embedding in the store; written atomically (readers keep the old one)."""
-    ann = new_index(embedder.dim)
+    ann = new_index(embedder.dim, store.embedding_count())  # exact below ssehub.ann.FLAT_MAX vectors, HNSW above
     for ids, blobs in store.iter_embeddings():
         ann.add(np.asarray(ids, dtype=np.int64), np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1))
     save_index(ann, settings.index_dir, embedder.name)

@@ -49,7 +49,7 @@ Mode = Literal["hybrid", "semantic", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 Sort = Literal["relevance", "date"]
 SORTS: tuple[str, ...] = ("relevance", "date")
-KEYWORD_WEIGHT = 0.3  # hybrid = this * keyword + the rest * semantic, both normalised: tuned on SciFact train
+KEYWORD_WEIGHT = 0.5  # hybrid = this * keyword + the rest * semantic, normalised: SciFact train 0.7420 (RRF 0.7229)
 PRF_DOCS = 0  # dense pseudo-relevance feedback: the query vector moves towards its first chunks (0: off)
 PRF_WEIGHT = 0.5
 POOL = 1000  # chunks fetched per ranking before filters

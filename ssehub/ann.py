@@ -1,6 +1,9 @@
-"""Vector index over chunk embeddings: FAISS (exact inner product), with a numpy fallback; files replaced atomically.
+"""Vector index over chunk embeddings: FAISS, exact below a size threshold and HNSW above; a numpy fallback; files replaced atomically.
 
-The index can always be rebuilt from the embeddings kept in the store.
+The index can always be rebuilt from the embeddings kept in the store. Which kind is built follows the number of
+vectors (`choose_kind`): an exact flat scan costs ~6 ms a query at 100k vectors and ~60 ms at 1M on one core
+(memory-bound), while HNSW answers in well under a millisecond with recall@10 above 0.95 (tests/test_ann.py
+checks it on real MiniLM vectors). The manifest records the kind and its parameters; `load_index` reads any kind.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -19,6 +22,11 @@ from ssehub.errors import IndexNotBuilt
 log = logging.getLogger(__name__)
 INDEX_FILE = "chunks.faiss"
 MANIFEST_FILE = "manifest.json"
+Kind = Literal["flat", "hnsw"]
+FLAT_MAX = 50_000  # exact search up to here: ~3 ms a query on one core, and nothing to tune or lose
+HNSW_M = 32  # graph degree: on real MiniLM vectors (50k) HNSW32 kept recall@10 at 0.989 where IVF-PQ capped at 0.72
+HNSW_EF_CONSTRUCTION = 40  # faiss's default; higher buys little recall for a slower build on one core
+HNSW_EF_SEARCH = 128  # candidates kept per query; faiss uses max(efSearch, k), so the search pool of 1000 gets more
 
 
 class AnnIndex(Protocol):
@@ -37,15 +45,42 @@ class AnnIndex(Protocol):
     def __len__(self) -> int: ...
 
 
-class FaissIndex:
-    """Exact inner-product search (cosine on unit vectors) with FAISS, one OpenMP thread."""
+def choose_kind(count: int) -> Kind:
+    """The index kind for `count` vectors: exact up to FLAT_MAX, HNSW above."""
+    return "flat" if count <= FLAT_MAX else "hnsw"
 
-    def __init__(self, dim: int, index: object | None = None) -> None:
+
+class FaissIndex:
+    """Inner-product search (cosine on unit vectors) with FAISS, ids are chunk ids, one OpenMP thread.
+
+    `kind="flat"` is exact (IndexFlatIP); `kind="hnsw"` is IndexHNSWFlat with inner product. Both sit in an
+    IndexIDMap2, so `add` takes the chunk ids and `search` returns them.
+    """
+
+    def __init__(self, dim: int, index: Any | None = None, kind: Kind = "flat", ef_search: int = HNSW_EF_SEARCH) -> None:
         import faiss
 
         faiss.omp_set_num_threads(1)  # two threads were measured several times slower on 2 cores
         self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if index is None:
+            if kind == "hnsw":
+                inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+                inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            else:
+                inner = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIDMap2(inner)
+        self.index = index
+        self._inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
+        self.kind: Kind = "hnsw" if isinstance(self._inner, faiss.IndexHNSW) else "flat"
+        if self.kind == "hnsw":
+            self._inner.hnsw.efSearch = ef_search
+
+    def params(self) -> dict[str, Any]:
+        """What the manifest records of this index: its kind and tuning parameters."""
+        if self.kind == "hnsw":
+            hnsw = self._inner.hnsw
+            return {"kind": "hnsw", "M": HNSW_M, "ef_construction": int(hnsw.efConstruction), "ef_search": int(hnsw.efSearch)}
+        return {"kind": "flat"}
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors with their ids."""
@@ -66,21 +101,27 @@ class FaissIndex:
         faiss.write_index(self.index, str(path))
 
     @classmethod
-    def read(cls, path: Path) -> FaissIndex:
-        """Read an index written by `write`."""
+    def read(cls, path: Path, ef_search: int = HNSW_EF_SEARCH) -> FaissIndex:
+        """Read an index written by `write` (any kind)."""
         import faiss
 
         index = faiss.read_index(str(path))
-        return cls(index.d, index)
+        return cls(index.d, index, ef_search=ef_search)
 
 
 class NumpyIndex:
     """Brute-force inner product in numpy; used where faiss is not importable."""
 
+    kind = "numpy"
+
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.ids = np.zeros(0, dtype=np.int64)
         self.vectors = np.zeros((0, dim), dtype=np.float32)
+
+    def params(self) -> dict[str, Any]:
+        """What the manifest records of this index."""
+        return {"kind": "numpy"}
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Append vectors."""
@@ -111,10 +152,10 @@ class NumpyIndex:
         return index
 
 
-def new_index(dim: int) -> FaissIndex | NumpyIndex:
-    """A FAISS index, or the numpy one when faiss is missing."""
+def new_index(dim: int, count: int = 0, kind: Kind | None = None) -> FaissIndex | NumpyIndex:
+    """An index for about `count` vectors (kind chosen by size unless given), or the numpy one when faiss is missing."""
     try:
-        return FaissIndex(dim)
+        return FaissIndex(dim, kind=kind or choose_kind(count))
     except ImportError:
         log.warning("faiss is not importable; using brute-force numpy search")
         return NumpyIndex(dim)
@@ -127,7 +168,8 @@ def save_index(index: FaissIndex | NumpyIndex, folder: Path, model: str) -> None
     index.write(tmp)
     os.replace(tmp, folder / INDEX_FILE)
     manifest = {
-        "model": model, "dim": index.dim, "count": len(index), "kind": type(index).__name__, "built_at": time.time(),
+        "model": model, "dim": index.dim, "count": len(index), "kind": type(index).__name__, "index": index.params(),
+        "built_at": time.time(),
     }
     tmp_manifest = folder / f".{MANIFEST_FILE}.tmp"
     tmp_manifest.write_text(json.dumps(manifest), encoding="utf-8")
@@ -143,8 +185,10 @@ def read_manifest(folder: Path) -> dict:
 
 
 def load_index(folder: Path) -> tuple[FaissIndex | NumpyIndex, dict]:
-    """The index and its manifest."""
+    """The index and its manifest; the HNSW search depth comes from the manifest (older manifests have none)."""
     manifest = read_manifest(folder)
     path = folder / INDEX_FILE
-    index = NumpyIndex.read(path) if manifest.get("kind") == "NumpyIndex" else FaissIndex.read(path)
-    return index, manifest
+    if manifest.get("kind") == "NumpyIndex":
+        return NumpyIndex.read(path), manifest
+    ef_search = int((manifest.get("index") or {}).get("ef_search", HNSW_EF_SEARCH))
+    return FaissIndex.read(path, ef_search=ef_search), manifest

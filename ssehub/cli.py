@@ -153,12 +153,13 @@ def import_cmd(ctx: click.Context, file: Path, source_id: str) -> None:
 @click.option("--year-to", type=int, default=None)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the same object as GET /api/search.")
 @click.pass_context
 @reports_errors
 def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str, ...], source: tuple[str, ...],
            doc_type: tuple[str, ...], year_from: int | None, year_to: int | None, limit: int, mode: str,
-           as_json: bool) -> None:
+           sort: str, as_json: bool) -> None:
     """Search the index.
 
     Example: ssehub search "fair trade" --sdg 12 --json
@@ -173,7 +174,7 @@ def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str
     embedder = load_embedder(settings) if mode != "keyword" and query else None
     searcher = Searcher(Store(settings.store_path, create=False), embedder, settings.index_dir)
     try:
-        result = searcher.search(query or None, filters, mode, limit)
+        result = searcher.search(query or None, filters, mode, limit, sort=sort)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
@@ -266,6 +267,40 @@ def demo(ctx: click.Context, port: int | None, no_serve: bool) -> None:
 
     settings = _settings(ctx)
     run_demo(settings, port or settings.port, serve=not no_serve)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.pass_context
+@reports_errors
+def backup(ctx: click.Context, file: Path, force: bool) -> None:
+    """Write a consistent copy of the store to FILE while the service runs (SQLite's backup API; the index is rebuilt
+    from it by `ssehub index`).
+
+    Example: ssehub backup /backups/ssehub-2024-05-01.db
+    """
+    from ssehub.backup import backup as run_backup
+
+    r = run_backup(_settings(ctx), file, force=force)
+    click.echo(f"backed up to {r['file']}: {r['documents']} documents, {r['chunks']} chunks, {r['bytes']} bytes")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a store that holds documents.")
+@click.pass_context
+@reports_errors
+def restore(ctx: click.Context, file: Path, force: bool) -> None:
+    """Replace the store with a backup FILE (checked first); stop `ssehub serve` before, run `ssehub index` after.
+
+    Example: ssehub restore /backups/ssehub-2024-05-01.db --force && ssehub index
+    """
+    from ssehub.backup import restore as run_restore
+
+    r = run_restore(_settings(ctx), file, force=force)
+    click.echo(f"restored {r['file']}: {r['documents']} documents, {r['chunks']} chunks. "
+               "Next: ssehub index (rebuilds the search index from the store, nothing is embedded again)")
 
 
 def main() -> None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     curator_keys: str = Field("", description="Comma-separated bearer keys for curator endpoints.")
     cors_origins: str = Field("", description="Comma-separated origins allowed to call read endpoints.")
     rate_limit: int = Field(0, description="Requests per minute per client; 0 turns the limit off.")
+    allow_private_sources: bool = Field(
+        False, description="Let sources added through the API point at private, loopback or link-local hosts."
+    )
     host: str = Field("127.0.0.1", description="Address `ssehub serve` listens on.")
     port: int = Field(8000, description="Port `ssehub serve` listens on.")
 

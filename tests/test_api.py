@@ -184,3 +184,10 @@ def test_concurrent_requests_share_the_store(client: TestClient) -> None:
     with ThreadPoolExecutor(8) as pool:
         bodies = list(pool.map(one, range(80)))
     assert all(b == expected for b in bodies[::4])
+
+
+def test_search_sort_by_date_is_newest_first_and_bad_sort_is_422(client: TestClient) -> None:
+    body = client.get("/api/search", params={"q": "cooperative", "sort": "date", "mode": "keyword"}).json()
+    dates = [hit["published"] for hit in body["results"] if hit["published"]]
+    assert dates == sorted(dates, reverse=True) and len(dates) >= 2
+    assert client.get("/api/search", params={"q": "x", "sort": "oldest"}).status_code == 422

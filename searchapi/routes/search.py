@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
@@ -22,9 +22,10 @@ def search(
     mode: Annotated[Mode, Query(description="hybrid, semantic or keyword")] = "hybrid",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
+    sort: Annotated[Literal["relevance", "date"], Query(description="relevance (default) or date, newest first")] = "relevance",
 ) -> dict[str, Any]:
     """Documents matching the query and filters, with facet counts over all of them."""
     try:
-        return searcher.search(q, filters, mode=mode, limit=limit, cursor=cursor)
+        return searcher.search(q, filters, mode=mode, limit=limit, cursor=cursor, sort=sort)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None

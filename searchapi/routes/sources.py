@@ -13,6 +13,7 @@ from searchapi.auth import require_curator
 from searchapi.deps import get_settings, get_store
 from searchapi.examples import SOURCE, SOURCES, curator
 from ssehub.errors import ConfigError
+from ssehub.netguard import source_url_problems
 from ssehub.settings import Settings
 from ssehub.sources import ID_RE, SourceConfig, parse_sources, write_source
 from ssehub.store import Store
@@ -36,6 +37,17 @@ def _read(path: FilePath) -> tuple[list[SourceConfig], list[str]]:
 def _check(src: SourceConfig) -> None:
     """The rules parse_sources adds to the model's (url required by kind, crawl needs documents): 422 naming the field."""
     _, problems = parse_sources({"sources": [src.model_dump()]})
+    if problems:
+        raise HTTPException(status_code=422, detail=problems)
+
+
+def _check_hosts(src: SourceConfig, settings: Settings, trusted: SourceConfig | None = None) -> None:
+    """422 when a URL new to the file points at a private, loopback or link-local host (SSRF); the file's own are trusted."""
+    if settings.allow_private_sources:
+        return
+    known = set(trusted.entry_urls()) | {trusted.url} if trusted else set()
+    urls = [("url", src.url)] * bool(src.url) + [("start_urls", u) for u in src.start_urls]
+    problems = source_url_problems([(f, u) for f, u in urls if u not in known], src.id)
     if problems:
         raise HTTPException(status_code=422, detail=problems)
 
@@ -82,6 +94,7 @@ def add_source(
         good, _ = _read(settings.sources)
         if any(s.id == body.id for s in good):
             raise HTTPException(status_code=409, detail=f"source {body.id!r} exists: PUT /api/sources/{body.id} changes it")
+        _check_hosts(body, settings)
         _save(settings, store, body.id, body)
     return _view(body, None, {})
 
@@ -99,6 +112,7 @@ def replace_source(
         good, problems = _read(settings.sources)
         if not any(s.id == source_id for s in good) and not any(p.startswith(f"source {source_id}:") for p in problems):
             raise HTTPException(status_code=404, detail=f"no source {source_id!r} in {settings.sources}: POST /api/sources adds it")
+        _check_hosts(body, settings, next((s for s in good if s.id == source_id), None))
         _save(settings, store, source_id, body)
     row = next((r for r in store.sources() if r["id"] == source_id), None)
     return _view(body, row, {})

@@ -1,0 +1,109 @@
+"""Search at size: `ssehub serve` over a synthetic corpus, its readiness time and memory, /api/search latency per mode
+(one client), throughput under concurrent clients, and the recall@10 of the index kind in use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import perf_corpus
+from bench.load import run_load
+
+MODES = ("hybrid", "semantic", "keyword")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`ssehub serve` in a subprocess over a data folder; times readiness (health 200, then a first hybrid answer)."""
+
+    def __init__(self, data: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SSEHUB_RATE_LIMIT": "0"}
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ssehub", "--data", str(data), "serve", "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.ready_s = self._wait("/health")
+        self.first_search_s = self._wait("/api/search?q=cooperatives")
+
+    def _wait(self, path: str, timeout: float = 300) -> float:
+        while time.perf_counter() - self.t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ssehub serve exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(self.url + path, timeout=60).status_code == 200:
+                    return time.perf_counter() - self.t0
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"ssehub serve not ready on {path} after {timeout} s")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
+    """p50/p95 of sequential /api/search calls (one client), cycling through the bench queries."""
+    out = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for q in perf_corpus.QUERIES[:3]:
+            http.get("/api/search", params={"q": q, "mode": mode})  # warm caches for this mode
+        for i in range(requests):
+            t0 = time.perf_counter()
+            r = http.get("/api/search", params={"q": perf_corpus.QUERIES[i % len(perf_corpus.QUERIES)], "mode": mode})
+            out.append(time.perf_counter() - t0)
+            r.raise_for_status()
+    out.sort()
+    return {"p50_ms": round(1000 * statistics.median(out), 1), "p95_ms": round(1000 * out[int(0.95 * (len(out) - 1))], 1)}
+
+
+def run(size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print) -> dict[str, Any]:
+    """Every search figure at one corpus size."""
+    t0 = time.perf_counter()
+    folder = perf_corpus.build(size, log=log)
+    manifest = json.loads((folder / "index" / "manifest.json").read_text())
+    out: dict[str, Any] = {"size": size, "build_s": round(time.perf_counter() - t0, 1), "index": manifest.get("index"),
+                           "recall_at_10": round(perf_corpus.recall_at_10(folder), 3)}
+    server = Server(folder)
+    try:
+        out |= {"ready_s": round(server.ready_s, 2), "first_search_s": round(server.first_search_s, 2),
+                "rss_ready_mb": round(rss_mb(server.proc.pid))}
+        for mode in MODES:
+            out[mode] = latencies(server.url, mode, requests)
+            log(f"  {size}: {mode} {out[mode]}")
+        if load_seconds > 0:
+            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid"))
+            log(f"  {size}: load {out['load']}")
+        out["rss_mb"] = round(rss_mb(server.proc.pid))
+    finally:
+        server.close()
+    return out
