@@ -94,11 +94,16 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
             log.info("model changed from %s to %s: rebuilding the index", previous, embedder.name)
             rebuild = True
         report.rebuild = rebuild
-        for doc_id in store.inactive_indexed_documents():
+        withdrawn = store.inactive_indexed_documents()
+        docs = store.documents_to_index(rebuild)
+        if docs or withdrawn:
+            # Set before the first write and cleared after the FAISS file is saved: a run killed in between
+            # leaves the flag, so the next run rebuilds the file even if no document is left to index.
+            store.set_meta("index_dirty", "1")
+        for doc_id in withdrawn:
             store.delete_chunks(doc_id)
             store.set_auto_tags(doc_id, [])
             report.removed += 1
-        docs = store.documents_to_index(rebuild)
         if docs:
             tagger = tagger or Tagger(embedder, offset=settings.sdg_threshold, cache_dir=settings.data_dir / "cache")
         with _progress(progress, len(docs)) as advance:
@@ -108,8 +113,10 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
                 advance(len(batch))
         store.set_meta("model", embedder.name)
         store.set_meta("dim", str(embedder.dim))
-        if docs or report.removed or rebuild or not _index_current(settings, embedder.name):
+        dirty = store.get_meta("index_dirty") == "1"
+        if docs or report.removed or rebuild or dirty or not _index_current(settings, embedder.name):
             report.index_size = build_ann(store, settings, embedder)
+            store.set_meta("index_dirty", "0")
         else:
             report.index_size = int(read_manifest(settings.index_dir)["count"])
         report.seconds = time.perf_counter() - start

@@ -52,6 +52,8 @@ def _document(obj: object, source_id: str) -> Document:
     for k, v in strings.items():
         if not isinstance(v, str):
             raise ValueError(f"field {k!r} must be a string")
+    if strings["url"] and not re.match(r"^https?://[^\s/]+", strings["url"], re.I):
+        raise ValueError("field 'url' must be an http(s) URL")
     kind = strings["type"] or "other"
     if kind not in DOCUMENT_TYPES:
         raise ValueError(f"field 'type' must be one of {', '.join(DOCUMENT_TYPES)}")

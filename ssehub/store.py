@@ -77,30 +77,54 @@ WHERE (d.manual_sdgs IS NULL AND t.origin = 'auto') OR (d.manual_sdgs IS NOT NUL
 
 
 class Store:
-    """SQLite store in WAL mode; safe to share between threads (writes are serialised)."""
+    """SQLite store in WAL mode; safe to share between threads: each thread reads and writes through a
+    connection of its own (one sqlite3 connection stepped by two threads corrupts its statements), and
+    writes within this process are serialised."""
 
     def __init__(self, path: Path | str, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no store at {self.path}: run `ssehub harvest` or `ssehub import` first")
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[Database] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-            self.db = Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            self._lock = threading.RLock()
-            with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
-                migrations.apply(self.db)
-            self.db.execute(EFFECTIVE_TAGS)
+            db = self._connect(migrate=True)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+        self._local.db = db
+
+    def _connect(self, migrate: bool = False) -> Database:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        db = Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=30000")
+        if migrate:
+            with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
+                migrations.apply(db)
+        db.execute(EFFECTIVE_TAGS)
+        with self._lock:
+            self._connections.append(db)
+        return db
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection to the store (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
 
     def close(self) -> None:
-        """Close the connection."""
-        self.db.conn.close()
+        """Close every connection this store opened."""
+        with self._lock:
+            for db in self._connections:
+                db.conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -110,7 +134,7 @@ class Store:
             if conn.in_transaction:
                 yield
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
             try:
                 yield
             except BaseException:
@@ -788,6 +812,27 @@ class Store:
             )
 
     # ==== end of performance section ====
+
+
+def _begin_immediate(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """BEGIN IMMEDIATE, retried while another statement of this connection holds an older snapshot.
+
+    SQLite answers that case (SQLITE_BUSY_SNAPSHOT) at once, without calling the busy handler, so the
+    busy timeout alone does not make a curator write wait for a search that is still reading.
+    """
+    import time
+
+    deadline = time.monotonic() + wait
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 @contextmanager

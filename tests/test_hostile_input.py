@@ -205,8 +205,6 @@ def test_markup_in_documents_never_reaches_a_page_unescaped(tmp_path: Path) -> N
             assert re.search(r"\b(hit|h)\.snippet;", line) or "root.innerHTML = `<style>" in line, (name, line)
 
 
-@pytest.mark.xfail(strict=True, reason="bug reported: a `javascript:` URL in an imported document is served as is and "
-                   "app.js/widget.js put it in an href (click = script); importer should accept http(s) URLs only")
 def test_imported_javascript_urls_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps({"id": "1", "text": "cooperative text", "url": "javascript:alert(document.cookie)"}) + "\n")

@@ -138,13 +138,7 @@ def test_index_killed_at_random_points_then_completed_is_consistent(tmp_path: Pa
     assert len(killed_mid_run) >= KILLS - 1, f"kills did not land inside the run (seed {seed}): {progress}"
     done = subprocess.run(cli(data, "index"), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    try:
-        counts = check_consistent(data, expected_documents=FIRST + DOCS)
-    except AssertionError as exc:
-        # A kill after the last document commit and before the FAISS write: the known bug pinned by the strict xfail below.
-        if any(n == FIRST + DOCS for _, n in progress) and "not in FAISS" in str(exc):
-            pytest.xfail(f"known bug (reported) hit by a random kill (seed {seed}, {progress}): {exc}")
-        raise
+    counts = check_consistent(data, expected_documents=FIRST + DOCS)
     print(f"seed {seed}: kills (exit code, documents indexed) {progress}; final {counts}")
     # Running again changes nothing: the work was complete.
     again = subprocess.run(cli(data, "index"), env=env, capture_output=True, text=True, timeout=60)
@@ -152,8 +146,6 @@ def test_index_killed_at_random_points_then_completed_is_consistent(tmp_path: Pa
     assert check_consistent(data) == counts
 
 
-@pytest.mark.xfail(strict=True, reason="bug reported to the lead: indexer/pipeline.py does not rebuild the FAISS file "
-                   "when the previous run died after its last document commit and before writing the index")
 def test_index_killed_between_last_commit_and_faiss_write_is_repaired_by_the_next_run(tmp_path: Path, monkeypatch) -> None:
     """The narrowest window of the random test, made certain: the store is complete, the FAISS file is stale."""
     from indexer import pipeline

@@ -269,15 +269,9 @@ def test_load_32_clients_while_harvest_import_and_index_run(tmp_path: Path, fixt
     finally:
         store.close()
     assert counts["documents"] == sum(by_source.values())
-    if write_errors:  # checked last, so every other assertion still guards; the strict xfail below pins the cause
-        log = (tmp_path / "server.log").read_text()
-        assert all(": 500 " in e for e in write_errors) and "database is locked" in log, write_errors[:5]
-        pytest.xfail(f"known bug (reported): {len(write_errors)} curator writes failed under load: {write_errors[:2]}")
+    assert not write_errors, write_errors[:5]
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.OperationalError,
-                   reason="bug reported to the lead: Store.transaction() fails at once with 'database is locked' when "
-                   "another thread's read on the shared connection holds a snapshot older than another process's commit")
 def test_a_write_waits_for_a_read_on_the_shared_connection_instead_of_failing(tmp_path: Path) -> None:
     """What makes PATCH /api/documents answer 500 under load: the API shares one connection between its threads."""
     store = Store(tmp_path / "ssehub.db")

@@ -65,6 +65,6 @@ def list_runs(
 
 
 @router.get("/api/harvest/runs/{run_id}", responses=curator(RUN))
-def get_run(run_id: Annotated[int, Path(ge=1)], harvests: Annotated[Harvests, Depends(get_harvests)]) -> dict[str, Any]:
+def get_run(run_id: Annotated[int, Path(ge=1, le=2**63 - 1)], harvests: Annotated[Harvests, Depends(get_harvests)]) -> dict[str, Any]:
     """One run: status, counts (a request adds up its per-source runs) and failed URLs."""
     return harvests.view(run_id)  # NotFound -> 404

@@ -9,6 +9,11 @@ const state = { sdgs: {}, selected: { sdg: new Set(), lang: new Set(), source: n
                 cursors: [null], page: 0, total: 0 };
 const $ = (id) => document.getElementById(id);
 
+// Only http(s) links from documents: a `javascript:` URL in the data must never become a clickable link.
+function safeUrl(url) {
+  return typeof url === "string" && /^https?:\/\//i.test(url) ? url : "";
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -69,7 +74,7 @@ function metaLine(hit) {
     hit.published ? el("time", { datetime: hit.published, text: hit.published }) : null,
     hit.lang ? el("span", { text: hit.lang.toUpperCase(), lang: hit.lang }) : null,
     hit.type ? el("span", { text: hit.type }) : null,
-    hit.url ? el("a", { href: hit.url, rel: "noopener", text: "original" }) : null);
+    safeUrl(hit.url) ? el("a", { href: safeUrl(hit.url), rel: "noopener", text: "original" }) : null);
 }
 
 function renderHit(hit) {

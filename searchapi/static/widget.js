@@ -121,7 +121,7 @@
 
   function hit(h) {
     const li = el("li");
-    const link = el("a", { href: h.url || `${endpoint}/?doc=${encodeURIComponent(h.id)}`, target: "_blank", rel: "noopener" }, h.title || h.id);
+    const link = el("a", { href: (/^https?:\/\//i.test(h.url || "") ? h.url : "") || `${endpoint}/?doc=${encodeURIComponent(h.id)}`, target: "_blank", rel: "noopener" }, h.title || h.id);
     const snippet = el("p");
     snippet.innerHTML = h.snippet; // escaped by the API
     const meta = el("p", { class: "meta" });
