@@ -19,7 +19,7 @@ from ssehub.errors import IndexNotBuilt
 from ssehub.models import Chunk, content_hash
 from ssehub.settings import Settings
 from ssehub.store import Store
-from ssehub.tagger import SdgTagger, Tagger
+from ssehub.tagger import SdgTagger, load_tagger
 
 log = logging.getLogger(__name__)
 DOCS_PER_BATCH = 64  # documents chunked together, so new chunk texts are embedded in full batches
@@ -105,7 +105,7 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
             store.set_auto_tags(doc_id, [])
             report.removed += 1
         if docs:
-            tagger = tagger or Tagger(embedder, offset=settings.sdg_threshold, cache_dir=settings.data_dir / "cache")
+            tagger = tagger or load_tagger(settings, embedder)
         with _progress(progress, len(docs)) as advance:
             for i in range(0, len(docs), DOCS_PER_BATCH):
                 batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]

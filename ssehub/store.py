@@ -428,28 +428,29 @@ class Store:
 
         Either the given ids, or every document passing `filters`.
         """
-        with self._lock:
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id TEXT PRIMARY KEY)")
-            self.db.execute("DELETE FROM facet_ids")
-            if ids is None:
-                where, params = (filters or Filters()).where()
-                self.db.execute(f"INSERT INTO facet_ids SELECT d.id FROM documents d WHERE {where}", params)
-            else:
-                self.db.conn.executemany("INSERT OR IGNORE INTO facet_ids VALUES (?)", [(i,) for i in ids])
-            out: dict[str, dict[str, int]] = {}
-            for name, column in (("lang", "d.lang"), ("source", "d.source_id"), ("type", "d.type"), ("year", "d.year")):
-                rows = self.db.execute(
-                    # Driven by facet_ids (CROSS JOIN fixes the order): the planner otherwise scans all documents.
-                    f"""SELECT {column}, COUNT(*) FROM facet_ids f CROSS JOIN documents d ON d.id = f.id
-                        WHERE {column} IS NOT NULL AND {column} != '' GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"""
-                ).fetchall()
-                out[name] = {str(k): n for k, n in rows}
-            rows = self.db.execute(
-                """SELECT t.sdg, COUNT(DISTINCT t.document_id) FROM effective_tags t WHERE t.document_id IN facet_ids
-                   GROUP BY t.sdg ORDER BY t.sdg"""  # IN, not JOIN: a join scanned every tag (perf issue 7)
+        # facet_ids is a temp table of this thread's own connection: no lock needed, and none held on this hot path.
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS facet_ids (id TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM facet_ids")
+        if ids is None:
+            where, params = (filters or Filters()).where()
+            db.execute(f"INSERT INTO facet_ids SELECT d.id FROM documents d WHERE {where}", params)
+        else:
+            db.conn.executemany("INSERT OR IGNORE INTO facet_ids VALUES (?)", [(i,) for i in ids])
+        out: dict[str, dict[str, int]] = {}
+        for name, column in (("lang", "d.lang"), ("source", "d.source_id"), ("type", "d.type"), ("year", "d.year")):
+            rows = db.execute(
+                # Driven by facet_ids (CROSS JOIN fixes the order): the planner otherwise scans all documents.
+                f"""SELECT {column}, COUNT(*) FROM facet_ids f CROSS JOIN documents d ON d.id = f.id
+                    WHERE {column} IS NOT NULL AND {column} != '' GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"""
             ).fetchall()
-            out["sdg"] = {str(k): n for k, n in rows}
-            self.db.execute("DELETE FROM facet_ids")
+            out[name] = {str(k): n for k, n in rows}
+        rows = db.execute(
+            """SELECT t.sdg, COUNT(DISTINCT t.document_id) FROM effective_tags t WHERE t.document_id IN facet_ids
+               GROUP BY t.sdg ORDER BY t.sdg"""  # IN, not JOIN: a join scanned every tag (perf issue 7)
+        ).fetchall()
+        out["sdg"] = {str(k): n for k, n in rows}
+        db.execute("DELETE FROM facet_ids")
         return {name: out[name] for name in FACETS}
 
     # -- SDG tags ---------------------------------------------------------------------------

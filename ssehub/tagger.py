@@ -20,6 +20,7 @@ import numpy as np
 from ssehub import sdg
 from ssehub import tagfeatures as tf
 from ssehub.sdgquery import Matcher, default_matcher
+from ssehub.settings import Settings
 
 if TYPE_CHECKING:
     from ssehub.embed import Embedder
@@ -306,3 +307,8 @@ def apply_model(model: dict[str, Any], feats: np.ndarray) -> np.ndarray:
     x = (feats[..., model["columns"]] - np.asarray(model["mean"])) / np.asarray(model["scale"])
     z = x @ np.asarray(model["weights"]) + np.asarray(model["goal_bias"]) + model["bias"]
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def load_tagger(settings: Settings, embedder: Embedder) -> Tagger:
+    """The tagger as the settings configure it, so that `ssehub index`, `ssehub tag` and `POST /api/tag` agree."""
+    return Tagger(embedder, offset=settings.sdg_threshold, cache_dir=settings.data_dir / "cache")

@@ -37,9 +37,9 @@ def _inputs(text: str | None, jsonl: Path | None) -> Iterator[tuple[Any, str | N
 def tag_inputs(settings: Settings, text: str | None, jsonl: Path | None) -> Iterator[dict[str, Any]]:
     """One result object per input: {"id", "sdgs": [{"sdg", "score", "evidence", "targets"}]} or {"id", "error"}."""
     from ssehub.embed import load_embedder
-    from ssehub.tagger import Tagger
+    from ssehub.tagger import load_tagger
 
-    tagger = Tagger(load_embedder(settings))
+    tagger = load_tagger(settings, load_embedder(settings))
     batch: list[tuple[Any, str | None, str]] = []
     for item in _inputs(text, jsonl):
         batch.append(item)

@@ -191,3 +191,11 @@ def test_search_sort_by_date_is_newest_first_and_bad_sort_is_422(client: TestCli
     dates = [hit["published"] for hit in body["results"] if hit["published"]]
     assert dates == sorted(dates, reverse=True) and len(dates) >= 2
     assert client.get("/api/search", params={"q": "x", "sort": "oldest"}).status_code == 422
+
+
+def test_tag_endpoint_honours_the_threshold_setting(search_corpus: SearchCorpus) -> None:
+    text = {"text": "Women cooperatives improve gender equality and decent work."}
+    for offset, expect_tags in ((0.0, True), (5.0, False)):  # scores are at most 1: an offset of 5 keeps nothing
+        settings = Settings(data_dir=search_corpus.settings.data_dir, model_path="hashing", sdg_threshold=offset)
+        with TestClient(create_app(settings, embedder=search_corpus.embedder)) as client:
+            assert bool(client.post("/api/tag", json=text).json()["sdgs"]) is expect_tags, offset

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator
 
-from searchapi.deps import get_searcher
+from searchapi.deps import get_searcher, get_settings
 from searchapi.examples import TAG, json_example
 from searchapi.search import Searcher
+from ssehub.settings import Settings
 
 router = APIRouter(tags=["tag"])
 _lock = threading.Lock()
@@ -30,17 +31,18 @@ class TagRequest(BaseModel):
         return value
 
 
-def get_tagger(request: Request, searcher: Annotated[Searcher, Depends(get_searcher)]) -> Any:
+def get_tagger(request: Request, searcher: Annotated[Searcher, Depends(get_searcher)],
+               settings: Annotated[Settings, Depends(get_settings)]) -> Any:
     """The tagger, built once on first use (it embeds the SDG target texts); imported late so search starts without it."""
     state = request.app.state
     if getattr(state, "tagger", None) is None:
         with _lock:
             if getattr(state, "tagger", None) is None:
                 try:
-                    from ssehub.tagger import Tagger
+                    from ssehub.tagger import load_tagger
                 except ImportError as exc:
                     raise HTTPException(status_code=503, detail=f"SDG tagging is not available: {exc}") from None
-                state.tagger = Tagger(searcher.embedder)
+                state.tagger = load_tagger(settings, searcher.embedder)
     return state.tagger
 
 
