@@ -1,9 +1,11 @@
 """Harvest throughput: a generated 2,000-page loopback site (sitemap), delay 0, pages per second with extraction.
 
-Each configuration runs `ssehub harvest` in a subprocess against a fresh store (the Twisted reactor cannot restart),
-with extraction in worker processes (the default) and inline on the crawler's thread, for comparison.
+Each configuration runs `ssehub harvest` in a subprocess against a fresh store (the Twisted reactor cannot restart):
+extraction inline on the crawler's thread and in one worker process, side by side. "cores busy" is CPU seconds over
+wall seconds, split into the crawler process, its extraction workers and the loopback site server (this process).
+On a shared machine the wall figures follow the load; the CPU per page shows what each part costs.
 
-    .venv/bin/python -m bench.harvest [--pages 2000]
+    .venv/bin/python -m bench.harvest [--pages 2000] [--workers 0 1]
 """
 
 from __future__ import annotations
@@ -44,31 +46,48 @@ def write_site(root: Path, pages: int) -> None:
         )
 
 
+# Runs the CLI and reports, as its last stderr line, the CPU of the harvest process itself and of its workers.
+CHILD = """
+import json, resource, sys
+from ssehub.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="ssehub", standalone_mode=False)
+finally:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"crawler": own.ru_utime + own.ru_stime, "workers": kids.ru_utime + kids.ru_stime}), file=sys.stderr)
+"""
+
+
 def harvest_once(site_url: str, tmp: Path, workers: int) -> dict[str, float]:
     data = tmp / f"data-{workers}"
     sources = tmp / "sources.yaml"
     sources.write_text(f"sources:\n  - id: bench\n    kind: sitemap\n    url: {site_url}/\n    delay: 0\n    max_documents: 100000\n")
     env = {**os.environ, "SSEHUB_EXTRACT_WORKERS": str(workers)}
     t0 = time.perf_counter()
-    cpu0 = os.times()
-    proc = subprocess.run([sys.executable, "-m", "ssehub", "--data", str(data), "--sources", str(sources), "harvest"],
+    server0 = time.process_time()  # the site server's threads run in this process
+    proc = subprocess.run([sys.executable, "-c", CHILD, "--data", str(data), "--sources", str(sources), "harvest"],
                           env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
-    cpu1 = os.times()
+    server = time.process_time() - server0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
+    cpu = json.loads(proc.stderr.strip().splitlines()[-1])
     store = Store(data / "ssehub.db")
     docs = store.counts()["documents"]
     store.close()
-    cpu = (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system)
-    # workers=0 means inline; the CPU time of the harvest process and its workers over wall time = cores kept busy.
-    return {"workers": workers, "documents": docs, "seconds": seconds, "pages_per_s": docs / seconds, "cores_busy": cpu / seconds}
+    total = cpu["crawler"] + cpu["workers"] + server
+    return {
+        "workers": workers, "documents": docs, "seconds": seconds, "pages_per_s": docs / seconds,
+        "cores_busy": total / seconds, "crawler_cores": cpu["crawler"] / seconds, "worker_cores": cpu["workers"] / seconds,
+        "server_cores": server / seconds, "crawler_ms_per_page": 1000 * cpu["crawler"] / max(docs, 1),
+        "worker_ms_per_page": 1000 * cpu["workers"] / max(docs, 1), "load_average": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2000)
-    parser.add_argument("--workers", type=int, nargs="*", default=[1, 0], help="extraction workers per run (0 = inline)")
+    parser.add_argument("--workers", type=int, nargs="*", default=[0, 1], help="extraction workers per run (0 = inline)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -81,10 +100,14 @@ def main() -> None:
                 rows.append(harvest_once(url, tmp, workers))
         finally:
             group.close()
-    print(f"{'extraction':<16} {'docs':>6} {'seconds':>8} {'pages/s':>8} {'cores busy':>11}")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'extraction':<12} {'docs':>5} {'seconds':>8} {'pages/s':>8} {'cores busy':>10} {'crawler':>8} {'workers':>8} "
+          f"{'server':>7} {'crawler ms/p':>12} {'worker ms/p':>11}")
     for r in rows:
         label = "inline" if r["workers"] == 0 else f"{r['workers']} worker(s)"
-        print(f"{label:<16} {r['documents']:>6} {r['seconds']:8.1f} {r['pages_per_s']:8.1f} {r['cores_busy']:11.2f}")
+        print(f"{label:<12} {r['documents']:>5} {r['seconds']:8.1f} {r['pages_per_s']:8.1f} {r['cores_busy']:10.2f} "
+              f"{r['crawler_cores']:8.2f} {r['worker_cores']:8.2f} {r['server_cores']:7.2f} {r['crawler_ms_per_page']:12.1f} "
+              f"{r['worker_ms_per_page']:11.1f}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "harvest.json"
     path.write_text(json.dumps({"pages": args.pages, "cpus": os.cpu_count(), "runs": rows}, indent=2), encoding="utf-8")

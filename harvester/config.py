@@ -24,7 +24,12 @@ def scrapy_settings(settings: Settings, source: SourceConfig | None = None, log_
         "ROBOTSTXT_OBEY": True,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
+        "DOWNLOADER": "harvester.downloader.SlotDownloader",  # enforces the line above (see its docstring)
         "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        # Scrapy starts this many tasks for every response's output (100 by default): most responses yield one item,
+        # and those 100 tasks cost the crawler thread more than a page's own parsing. 16 still lets a listing's
+        # records (OAI, REST: up to 100 per page) reach the extraction workers in full batches.
+        "CONCURRENT_ITEMS": 16,
         "DOWNLOAD_TIMEOUT": settings.request_timeout,
         "DOWNLOAD_MAXSIZE": settings.max_page_bytes,
         "DOWNLOAD_WARNSIZE": 0,  # the size cap is reported as a counted failure instead
@@ -34,6 +39,7 @@ def scrapy_settings(settings: Settings, source: SourceConfig | None = None, log_
         "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",  # every failure is logged once, by the run tracker
         "REDIRECT_MAX_TIMES": 10,
         "DOWNLOADER_MIDDLEWARES": {"harvester.middlewares.RetryAfterMiddleware": 560},
+        "RETRY_BACKOFF": settings.retry_backoff,  # read by RetryAfterMiddleware
         "ITEM_PIPELINES": {
             "harvester.pipelines.ExtractPipeline": 100,
             "harvester.pipelines.LanguagePipeline": 200,

@@ -13,10 +13,15 @@ from typing import Any
 import lxml.html
 import trafilatura
 from pypdf import PdfReader
+from trafilatura.readability_lxml import Document as Readability
+from trafilatura.utils import load_html
 
 logger = logging.getLogger(__name__)
 
 MIN_WORDS = 5  # fewer words than this is a title or a menu, not a document
+# Below this many words trafilatura may have kept a teaser or a caption instead of the article: readability gets a say.
+# Its text must be at least this long too, so a cookie banner or a footer never becomes a document.
+SHORT_WORDS = 50
 MAX_PDF_PAGES = 500
 
 DATE_META = ("citation_publication_date", "citation_date", "article:published_time", "dc.date", "dcterms.date", "date")
@@ -116,12 +121,36 @@ def tidy_text(text: str, title: str) -> str:
     return "\n".join(lines).strip()
 
 
-def extract_html(html: str, url: str) -> Extracted:
-    """Main text (precision-first) and metadata of an HTML page; raises ExtractionError('no_text')."""
+def readability_text(html: str) -> str:
+    """Main text by readability (the port bundled with trafilatura), one line per block; '' when it finds none."""
+    try:
+        tree = load_html(html)  # copes with encoding declarations that lxml refuses in a str
+        if tree is None:
+            return ""
+        summary = Readability(tree, min_text_length=25).summary()
+        return extract_fragment(summary).text
+    except Exception:  # readability gives up in many ways on odd pages; the first extractor's answer then stands
+        return ""
+
+
+def main_text(html: str, url: str, second: bool = True) -> str:
+    """trafilatura (precision first); readability when trafilatura finds nothing or very little and readability more."""
     text = trafilatura.extract(
         html, url=url, output_format="txt", include_comments=False, include_tables=True, favor_precision=True
-    )
-    if not text or len(text.split()) < MIN_WORDS:
+    ) or ""
+    words = len(text.split())
+    if second and words < SHORT_WORDS:
+        other = readability_text(html)
+        if len(other.split()) >= max(SHORT_WORDS, words + 1):
+            logger.debug("%s: readability found %d words where trafilatura found %d", url, len(other.split()), words)
+            return other
+    return text
+
+
+def extract_html(html: str, url: str, second: bool = True) -> Extracted:
+    """Main text and metadata of an HTML page; raises ExtractionError('no_text'). `second=False`: trafilatura alone."""
+    text = main_text(html, url, second)
+    if len(text.split()) < MIN_WORDS:
         raise ExtractionError("no_text", "no main text found (boilerplate only)")
     meta = trafilatura.extract_metadata(html, default_url=url, extensive=False)
     try:

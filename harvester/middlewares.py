@@ -1,4 +1,4 @@
-"""Downloader middleware that waits out a server's Retry-After before Scrapy's RetryMiddleware retries."""
+"""Downloader middleware that waits before Scrapy's RetryMiddleware retries: the server's Retry-After, else a backoff."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class RetryAfterMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.codes = {int(c) for c in crawler.settings.getlist("RETRY_HTTP_CODES")}
         self.max_retries = crawler.settings.getint("RETRY_TIMES")
+        self.backoff = crawler.settings.getfloat("RETRY_BACKOFF", 1.0)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
@@ -44,7 +45,10 @@ class RetryAfterMiddleware:
         if response.status not in self.codes or request.meta.get("retry_times", 0) >= self.max_retries:
             return response
         wait = retry_after_seconds(response.headers.get("Retry-After", b"").decode("latin-1"))
+        if wait is None:
+            # Scrapy retries at once; a struggling server gets exponential backoff instead (1x, 2x, ... the base).
+            wait = self.backoff * 2 ** request.meta.get("retry_times", 0)
         if wait:
-            logger.debug("%s asks to retry after %.1f s", request.url, wait)
+            logger.debug("%s: HTTP %s, retrying in %.1f s", request.url, response.status, wait)
             await asyncio.sleep(min(wait, MAX_WAIT))
         return response

@@ -123,6 +123,10 @@ def test_wordpress_posts_pages_custom_types_and_translations(harvests: Harvests)
     assert "Partager" not in fr["text"] and "trackShare" not in fr["text"] and "Twitter" not in fr["text"]
     assert doc(first, "/a-propos/")["type"] == "page"
     assert doc(first, "/publications/document-de-travail-4/")["type"] == "working-paper"
+    # Authors the listing does not embed come from /users/{id}, asked once per author; a hidden user (401) is no failure.
+    assert doc(first, "/2023/02/cantines-solidaires-lyon/")["authors"] == ["Jason Nardi"]
+    assert doc(first, "/2022/06/digest-mai-2022/")["authors"] == ["Jason Nardi"]
+    assert doc(first, "/publications/document-de-travail-4/")["authors"] == []
     pdf = doc(first, "/wp-content/uploads/2022/05/digest-mai-2022.pdf")
     assert pdf["parent_id"] == doc(first, "/2022/06/digest-mai-2022/")["id"] and pdf["lang"] == "fr"
     requested = requests_of(first, "wordpress")
@@ -133,6 +137,8 @@ def test_wordpress_posts_pages_custom_types_and_translations(harvests: Harvests)
     # Three French posts at two per page (the site's cap): page 2 followed from X-WP-TotalPages; English listed apart.
     assert sorted((q["page"][0], q.get("lang", [""])[0]) for _, q in listings) == [("1", ""), ("1", "en"), ("2", "")]
     assert not any(path.startswith("/wp-json/wp/v2/media") or path.startswith("/wp-json/wp/v2/blocks") for path, _ in requested)
+    users = sorted(path for path, _ in requested if path.startswith("/wp-json/wp/v2/users/"))
+    assert users == ["/wp-json/wp/v2/users/3", "/wp-json/wp/v2/users/4"]  # user 2 is embedded
     assert first.runs["ripess"]["status"] == "finished" and first.runs["ripess"]["counts"]["failed"] == 0
 
 

@@ -62,7 +62,9 @@ def stored(data: Path) -> int:
         conn.close()
 
 
-def test_killed_harvest_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "1"], ids=["inline", "workers"])
+def test_killed_harvest_resumes_without_loss_or_duplicates(tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSEHUB_EXTRACT_WORKERS", workers)  # extraction on the crawler thread, then in a worker process
     write_site(tmp_path / "site")
     group = SiteGroup({"slow": tmp_path / "site"}, handlers={"slow": slow})
     try:

@@ -60,6 +60,9 @@ class WordPressSpider(BaseSpider):
         self.listed: set[str] = set()  # normalised links of every post the listings named
         self.emitted: set[str] = set()
         self.complete = True  # every listing page answered: deletions can be told, the watermark may move
+        # Authors the listing did not embed, looked up once each at /users/{id}: id -> name ('' = not public).
+        self.author_names: dict[int, str] = {}
+        self.waiting: dict[int, list[tuple[dict[str, Any], str]]] = {}  # author id -> posts parked until the answer
 
     async def start(self) -> AsyncIterator[Request]:
         request = self.follow(self.api + "wp/v2/types", self.parse_types)
@@ -161,6 +164,27 @@ class WordPressSpider(BaseSpider):
             yield PageItem(source_id=self.source.id, url=link, event="not_modified", status=200, derived=True)
             yield from self._recheck_attachments(link)
             return
+        hints = self.post_hints(post, base)
+        author = post.get("author")
+        if not hints["authors"] and isinstance(author, int) and author > 0:
+            if author not in self.author_names:
+                # No embedded author (an old WordPress, a plugin): ask /users/{id}, once per author, then emit.
+                first = author not in self.waiting
+                self.waiting.setdefault(author, []).append((post, base))
+                if not first:
+                    return
+                request = self.follow(f"{self.api}wp/v2/users/{author}", self.parse_user, author=author)
+                if request is None:  # excluded by the source's patterns: the posts go without an author
+                    yield from self.release_author(author, "")
+                    return
+                yield request.replace(meta={**request.meta, "handle_httpstatus_all": True}, errback=self.on_user_error)
+                return
+            hints["authors"] = [self.author_names[author]] if self.author_names[author] else []
+        yield from self.post_document(post, base, hints)
+
+    def post_document(self, post: dict[str, Any], base: str, hints: dict[str, Any]) -> Iterator[Any]:
+        link = post["link"]
+        stamp = post.get("modified_gmt") or post.get("modified") or ""
         content = ((post.get("content") or {}).get("rendered") or "") if isinstance(post.get("content"), dict) else ""
         yield PageItem(
             source_id=self.source.id,
@@ -171,10 +195,34 @@ class WordPressSpider(BaseSpider):
             body=content.encode("utf-8"),
             format="fragment",
             last_modified=stamp or None,
-            hints=self.post_hints(post, base),
+            hints=hints,
             extra={"wp_id": post.get("id"), "wp_type": base, "modified": post.get("modified_gmt") or post.get("modified")},
         )
         yield from self.attachment_requests(content_links(content, link), page_document_id(self.source.id, link))
+
+    def parse_user(self, response: Response, author: int) -> Iterator[Any]:
+        """An author's public name; sites that hide their users (401/403/404) leave the posts without one, no failure."""
+        name = ""
+        if response.status == 200:
+            yield self.navigation_item(response)
+            try:
+                user = json.loads(response.body)
+            except ValueError:
+                user = None
+            if isinstance(user, dict) and isinstance(user.get("name"), str):
+                name = " ".join(user["name"].split())
+        yield from self.release_author(author, name)
+
+    def on_user_error(self, failure: Failure) -> Iterator[Any]:
+        yield from super().on_error(failure)  # a failed fetch is counted; the posts still go on, without an author
+        yield from self.release_author(failure.request.cb_kwargs["author"], "")  # type: ignore[attr-defined]
+
+    def release_author(self, author: int, name: str) -> Iterator[Any]:
+        self.author_names[author] = name
+        for post, base in self.waiting.pop(author, []):
+            hints = self.post_hints(post, base)
+            hints["authors"] = [name] if name else []
+            yield from self.post_document(post, base, hints)
 
     def post_hints(self, post: dict[str, Any], base: str) -> dict[str, Any]:
         title = post.get("title")

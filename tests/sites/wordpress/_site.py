@@ -50,12 +50,23 @@ def _listing(request: SiteRequest, post_type: str) -> Reply:
             "excerpt": {"rendered": ""}, "author": p["author"], "lang": p.get("lang", DEFAULT_LANG),
             "translations": p.get("translations", {}),
         }
-        if "_embed" in request.query:
+        if "_embed" in request.query and users[p["author"]].get("embed", True):
             item["_embedded"] = {"author": [{"id": p["author"], "name": users[p["author"]]["name"]}]}
         if fields := request.arg("_fields"):
             item = {k: v for k, v in item.items() if k in fields.split(",")}
         out.append(item)
     return _json(out, headers={"X-WP-Total": str(len(posts)), "X-WP-TotalPages": str(pages)})
+
+
+def _user(request: SiteRequest, user_id: str) -> Reply:
+    """`/users/{id}`: a public author, or the 401 that sites hiding their users answer."""
+    users = {str(u["id"]): u for u in _load(request, "users")}
+    user = users.get(user_id)
+    if user is None:
+        return _json({"code": "rest_user_invalid_id", "message": "Invalid user ID."}, 404)
+    if user.get("hidden"):
+        return _json({"code": "rest_user_cannot_view", "message": "Sorry, you are not allowed to list users."}, 401)
+    return _json({"id": user["id"], "name": user["name"], "slug": user["name"].lower().replace(" ", "-")})
 
 
 def handle(request: SiteRequest) -> Reply | None:
@@ -65,6 +76,8 @@ def handle(request: SiteRequest) -> Reply | None:
         return _json(TYPES)
     if path.startswith("/wp-json/wp/v2/"):
         base = path.removeprefix("/wp-json/wp/v2/").strip("/")
+        if base.startswith("users/"):
+            return _user(request, base.removeprefix("users/"))
         if base in BASES:
             return _listing(request, BASES[base])
         return _json({"code": "rest_no_route", "message": "No route was found matching the URL and request method."}, 404)
