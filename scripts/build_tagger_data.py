@@ -1,8 +1,9 @@
 """Rebuild the SDG tagger's shipped data from ../shared/data/sdg: the keyword queries and the fitted model.
 
 Usage: python scripts/build_tagger_data.py [--queries-only]
-Writes ssehub/data/sdg_queries.json and ssehub/data/sdg_tagger.json (three logistic models, by the language of the
-text, with per-goal thresholds and their cross-validated dev-set figures) and ssehub/data/sdg_prototypes.npz.
+Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_align.json (French/Spanish -> English words from the parallel
+UN texts), ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds,
+their cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
 Needs the packaged model (about 1 minute on 2 cores). `python -m bench.tagger` prints the full evaluation.
 """
 
@@ -19,7 +20,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tagger_fit import SHARED_SDG, cached_features, choose_thresholds, cross_validate, design, fit, read_dev, scores
+from tagger_fit import (
+    SHARED_SDG,
+    cached_features,
+    calibrate_languages,
+    choose_thresholds,
+    cross_validate,
+    design,
+    fit,
+    parity_split,
+    read_dev,
+    scores,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "ssehub" / "data"
 SHRINK = 0.5
@@ -48,16 +60,63 @@ def build_queries(src: Path) -> dict:
 
 
 def model_columns(names: list[str]) -> dict[str, list[int]]:
-    """Feature columns of each model: `full` (English), `multi` (French, Spanish), `similarity` (other languages).
-
-    Outside English the keyword queries cannot read the text, and raw cosines shift with the language (MiniLM is
-    English): those models take the similarities standardised across goals, plus the UN-text word overlap
-    computed in the text's own language.
+    """Feature columns of each model: `full` (English, and French/Spanish read word for word into English, with a
+    per-language score calibration: `calibrate_languages`), `similarity` (other languages: the similarities
+    standardised across goals only, as raw cosines of an English model shift with the language).
     """
     relative = ["sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
-    lexical = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
-    return {"full": list(range(len(names))), "multi": [names.index(n) for n in relative + lexical],
-            "similarity": [names.index(n) for n in relative]}
+    # lex_max is left out: next to lex_top3 and the goal-level overlap it took a negative weight, which sank the
+    # right goal of a text that quotes a UN target word for word (lex_max = 1, far outside the dev rows' range).
+    full = [i for i, n in enumerate(names) if n != "lex_max"]
+    return {"full": full, "similarity": [names.index(n) for n in relative]}
+
+
+def build_alignment(langs: tuple[str, ...] = ("fr", "es"), min_dice: float = 0.3) -> dict:
+    """French/Spanish stem -> English word from the parallel UN texts of the tune half of the targets (their
+    target and indicator texts, plus the goal titles), so that the parity figures on the other half stay honest.
+
+    A pair is kept when each side is the other's best partner by Dice co-occurrence over the aligned texts
+    (seen together at least twice): "pauvret" -> "poverty", "femm" -> "women", "climat" -> "climate".
+    """
+    from collections import Counter
+
+    from ssehub import sdg
+    from ssehub.sdgquery import words
+    from ssehub.tagfeatures import _FUNCTION_WORDS, stems
+
+    def segments(lang: str) -> dict[tuple, str]:
+        out: dict[tuple, str] = {("goal", g.sdg): f"{g.short}. {g.title}" for g in sdg.goals(lang)}
+        out.update({("target", c): t for c, t in sdg.targets(lang).items() if parity_split(c) == "tune"})
+        out.update({("indicator", k): i["text"] for k, i in sdg.indicators(lang).items() if parity_split(i["target"]) == "tune"})
+        return out
+
+    english = segments("en")
+    out = {}
+    for lang in langs:
+        own = segments(lang)
+        skip = set(stems(" ".join(_FUNCTION_WORDS[lang]), lang))
+        n_src, n_en, pairs = Counter(), Counter(), Counter()
+        for key in english.keys() & own.keys():
+            src = set(stems(own[key], lang)) - skip
+            dst = {w for w in words(english[key]) if len(w) > 2 and not w.isdigit()} - _EN_STOP
+            n_src.update(src)
+            n_en.update(dst)
+            pairs.update((s, e) for s in src for e in dst)
+        best_src: dict[str, tuple[float, str]] = {}
+        best_en: dict[str, tuple[float, str]] = {}
+        for (s, e), c in sorted(pairs.items()):
+            if c < 2:
+                continue
+            dice = 2 * c / (n_src[s] + n_en[e])
+            best_src[s] = max(best_src.get(s, (0.0, "")), (dice, e))
+            best_en[e] = max(best_en.get(e, (0.0, "")), (dice, s))
+        out[lang] = {s: e for s, (d, e) in sorted(best_src.items()) if d >= min_dice and best_en[e][1] == s}
+    return {"source": "UN SDG goal/target/indicator texts (tune half of the targets), open-sdg/sdg-translations",
+            "languages": out}
+
+
+_EN_STOP = frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that", "with", "this", "on", "by", "from", "as", "be",
+                     "which", "all", "at", "or", "an", "its", "their", "other"])
 
 
 def main() -> None:
@@ -75,6 +134,9 @@ def main() -> None:
     print(f"wrote sdg_queries.json: {sum(len(v) for v in queries['systems'].values())} queries")
     if args.queries_only:
         return
+    align = build_alignment()
+    (DATA / "sdg_align.json").write_text(json.dumps(align, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
+    print("wrote sdg_align.json: " + ", ".join(f"{k} {len(v)} words" for k, v in align["languages"].items()))
 
     from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries
@@ -104,6 +166,9 @@ def main() -> None:
         m = report["macro"]
         print(f"{key:10s} 5-fold CV: macro accuracy {m['accuracy']:.3f}  F1 {m['f1']:.3f}  "
               f"worst SDG {report['worst_sdg']} {report['worst_accuracy']:.3f}")
+    tagger.params = out
+    out["full"]["lang_offset"] = calibrate_languages(tagger)
+    print(f"French/Spanish threshold offsets (UN target texts, tune half): {out['full']['lang_offset']}")
     target = package / model_file(PARAMS_FILE, embedder.name)
     target.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
     print(f"wrote {target.name}")

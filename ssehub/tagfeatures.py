@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
@@ -22,6 +23,7 @@ _FUNCTION_WORDS = {
 _WORD = re.compile(r"[^\W\d_]{2,}")
 EMBEDDING = ["sim_max", "sim_top3", "sim_title", "sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
 LEXICAL = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
+GOAL_LEXICAL = ["glex", "glex_z"]
 
 
 def language(text: str) -> str:
@@ -49,7 +51,9 @@ def stems(text: str, lang: str) -> list[str]:
     """Snowball stems of a text's words (two letters or more) in one of `LEXICAL_LANGS`."""
     # Snowball in pure Python costs ~0.3 ms a word; words repeat, so a memo makes stemming nearly free.
     memo = _STEM_MEMO[lang]
-    ws = _WORD.findall(text.lower())
+    # NFC first: the shipped UN texts are decomposed (é as e + U+0301), and \w does not match a combining accent,
+    # so "éliminer" would split into "e" + "liminer" and never meet the same word typed as one character.
+    ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
     new = [w for w in set(ws) if w not in memo]
     if new:
         if len(memo) > _STEM_MEMO_MAX:
@@ -84,19 +88,47 @@ class Lexicon:
             mat /= np.linalg.norm(mat, axis=0, keepdims=True) + 1e-9
             self.vocab[lang], self.idf[lang], self.matrix[lang] = vocab, idf, mat
 
+    def _weights(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vocabulary rows, unit TF-IDF weights) of a text's stems, or None when none is in the vocabulary."""
+        if lang not in self.vocab:
+            return None
+        vocab, idf = self.vocab[lang], self.idf[lang]
+        counts = Counter(s for s in stems(text, lang) if s in vocab)
+        if not counts:
+            return None
+        idx = np.array([vocab[s] for s in counts])
+        w = np.array([1 + math.log(c) for c in counts.values()], np.float32) * idf[idx]
+        return idx, w / np.linalg.norm(w)
+
     def similarities(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
         """Cosine of each text's TF-IDF vector to each prototype of its own language: (texts, prototypes)."""
         out = np.zeros((len(texts), self.size), np.float32)
         for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
-            if lang not in self.vocab:
-                continue
-            vocab, idf = self.vocab[lang], self.idf[lang]
-            counts = Counter(s for s in stems(text, lang) if s in vocab)
-            if not counts:
-                continue
-            idx = np.array([vocab[s] for s in counts])
-            w = np.array([1 + math.log(c) for c in counts.values()], np.float32) * idf[idx]
-            out[i] = (w / np.linalg.norm(w)) @ self.matrix[lang][idx]
+            if (tw := self._weights(text, lang)) is not None:
+                out[i] = tw[1] @ self.matrix[lang][tw[0]]
+        return out
+
+    def goal_matrices(self, proto_goal: np.ndarray, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per language, (vocab, 17): each goal's prototype vectors summed and normalised (a goal's own vocabulary)."""
+        onehot = np.eye(17, dtype=np.float32)[np.asarray(proto_goal) - 1]
+        if keep is not None:
+            onehot = onehot * keep[:, None]
+        out = {}
+        for lang, mat in self.matrix.items():
+            g = mat @ onehot
+            out[lang] = g / (np.linalg.norm(g, axis=0, keepdims=True) + 1e-9)
+        return out
+
+    def goal_similarities(self, texts: Sequence[str], langs: Sequence[str], goal_mats: dict[str, np.ndarray]) -> np.ndarray:
+        """Cosine of each text to each goal's whole UN vocabulary in the text's language: (texts, 17).
+
+        One vector per goal pools the words of all its targets and indicators: a passage that uses several of a
+        goal's words spread over different targets scores higher here than against any single target.
+        """
+        out = np.zeros((len(texts), 17), np.float32)
+        for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
+            if (tw := self._weights(text, lang)) is not None:
+                out[i] = tw[1] @ goal_mats[lang][tw[0]]
         return out
 
 
@@ -138,8 +170,24 @@ def lexical_features(lex_sims: np.ndarray, proto_goal: np.ndarray) -> np.ndarray
     return np.stack([smax, top3, zscore(smax), zscore(top3)], axis=2)
 
 
+def goal_lexical_features(goal_sims: np.ndarray) -> np.ndarray:
+    """(n, 17, len(GOAL_LEXICAL)) from `Lexicon.goal_similarities`."""
+    return np.stack([goal_sims, zscore(goal_sims)], axis=2)
+
+
+def word_for_word(text: str, lang: str, dictionary: dict[str, str]) -> str:
+    """A French or Spanish text as English words, stem by stem through `dictionary` (unknown words kept as they are).
+
+    Word order and grammar are lost; what survives is the SDG vocabulary, enough for the keyword queries' single
+    words and many of their short phrases ("women", "climate change", "drinking water").
+    """
+    ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
+    return " ".join(dictionary.get(s, w) for s, w in zip(stems(text, lang), ws, strict=True))
+
+
 def keyword_features(matcher: Matcher, texts: Sequence[str], english: np.ndarray) -> np.ndarray:
-    """(n, 17, systems + 1): log(1 + matched queries) per system and the goal's share of all matches (English only)."""
+    """(n, 17, systems + 1): log(1 + matched queries) per system and the goal's share of all matches (English
+    texts, or texts put into English words first: `word_for_word`)."""
     systems = matcher.systems
     out = np.zeros((len(texts), 17, len(systems) + 1), np.float32)
     for i, text in enumerate(texts):

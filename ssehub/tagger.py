@@ -1,5 +1,6 @@
 """SDG tagger: passage similarity to the UN goal/target texts, stemmed word overlap with them (en/fr/es) and public
-keyword queries (English), scored by small logistic models fitted on the labelled dev set (`scripts/build_tagger_data.py`).
+keyword queries (English; French/Spanish read into English word for word), scored by small logistic models fitted on
+the labelled dev set (`scripts/build_tagger_data.py`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ PROTOTYPE_LANGS = ("en", "fr", "es")
 EVIDENCE_CHARS = 300
 PROTOTYPE_FILE = "data/sdg_prototypes.npz"  # vectors of `prototypes()` for the packaged model
 PARAMS_FILE = "data/sdg_tagger.json"  # the fitted models for the packaged model
+ALIGN_FILE = "data/sdg_align.json"  # French/Spanish stem -> English word, from the parallel UN texts
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # ssehub.embed.DEFAULT_MODEL, not imported: embed is owned elsewhere and may change
-# Which fitted model scores a passage, by its language: the keyword queries read English only; the UN-text word
-# overlap exists in en/fr/es; any other language gets the relative embedding similarities alone.
-MODEL_OF_LANG = {"en": "full", "fr": "multi", "es": "multi"}
+# Which fitted model scores a passage, by its language: French and Spanish passages reach the English keyword
+# queries word for word (`tagfeatures.word_for_word`) and the UN-text word overlap in their own language, and get
+# the English model with a per-language threshold offset; any other language gets relative similarities alone.
+MODEL_OF_LANG = {"en": "full", "fr": "full", "es": "full"}
 MAX_DOCUMENT_TAGS = 4  # demo documents serve 1-2 goals; a long text may serve more, rarely more than four
 # A document-level tag needs a score within DOCUMENT_RATIO of the document's best tag (below, it is a goal touched
 # in passing by one passage of a text about something else).
@@ -75,6 +78,13 @@ def _prototypes() -> tuple[tuple[int, str, str, str], ...]:
         for ind in sdg.indicators(lang).values():
             out.append((sdg.goal_of(ind["target"]), ind["target"], ind["text"], lang))
     return tuple(out)
+
+
+@cache
+def alignment() -> dict[str, dict[str, str]]:
+    """The shipped French/Spanish -> English word lists ({} for a language without one)."""
+    path = resources.files("ssehub").joinpath(ALIGN_FILE)
+    return json.loads(path.read_text(encoding="utf-8"))["languages"] if path.is_file() else {}
 
 
 @cache
@@ -158,7 +168,9 @@ class Tagger:
         self.proto_vecs = prototype_vectors(embedder, [p[2] for p in protos], cache_dir)
         self._is_title = np.array([p[1] == "" for p in protos])
         self.lexicon = default_lexicon()
+        self.dictionaries = alignment()
         self._keep: np.ndarray | None = None  # prototypes left out (evaluation on held-out UN texts)
+        self._goal_mats = self.lexicon.goal_matrices(self.proto_goal)
         if self.params.get("model") not in (None, embedder.name):
             log.warning("tagger weights were fitted for %s, not %s: scores are uncalibrated",
                         self.params.get("model"), embedder.name)
@@ -168,6 +180,7 @@ class Tagger:
         twin = Tagger.__new__(Tagger)
         twin.__dict__.update(self.__dict__)
         twin._keep = np.array([t != code for t in self.proto_target])
+        twin._goal_mats = self.lexicon.goal_matrices(self.proto_goal, twin._keep)
         return twin
 
     # -- features ---------------------------------------------------------------------------
@@ -185,13 +198,18 @@ class Tagger:
         goal, title = self.proto_goal, self._is_title
         if self._keep is not None:
             sims, lex, goal, title = sims[:, self._keep], lex[:, self._keep], goal[self._keep], title[self._keep]
+        # French and Spanish reach the English keyword queries word for word; other languages do not reach them.
+        kw_texts = [t if lg == "en" else tf.word_for_word(t, lg, self.dictionaries[lg]) if lg in self.dictionaries
+                    else "" for t, lg in zip(texts, lang, strict=True)]
+        # Goal-level word overlap comes last so that the column numbers of older weight files stay valid.
         feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal),
-                 tf.keyword_features(self.matcher, texts, lang == "en")]
+                 tf.keyword_features(self.matcher, kw_texts, np.array([bool(t) for t in kw_texts])),
+                 tf.goal_lexical_features(self.lexicon.goal_similarities(texts, lang, self._goal_mats))]
         return np.concatenate(feats, axis=2), lang
 
     def feature_names(self) -> list[str]:
         """Names of the feature columns, in order."""
-        return [*tf.EMBEDDING, *tf.LEXICAL, *tf.keyword_names(self.matcher)]
+        return [*tf.EMBEDDING, *tf.LEXICAL, *tf.keyword_names(self.matcher), *tf.GOAL_LEXICAL]
 
     def probabilities(self, feats: np.ndarray, langs: np.ndarray) -> np.ndarray:
         """P(goal addressed) per passage and goal, each passage scored by the model for its language."""
@@ -202,9 +220,11 @@ class Tagger:
         return out
 
     def thresholds(self, lang: str) -> np.ndarray:
-        """Per-goal decision thresholds of the model for a language (plus the configured offset)."""
-        key = MODEL_OF_LANG.get(lang, "similarity")
-        return np.asarray(self.params[key]["thresholds"], np.float32) + self.offset
+        """Per-goal decision thresholds of the model for a language, plus the configured offset and the language's
+        calibration offset (fitted on parallel UN texts so that a French or Spanish text gets as many tags as the
+        same content in English: `scripts/build_tagger_data.py`)."""
+        model = self.params[MODEL_OF_LANG.get(lang, "similarity")]
+        return np.asarray(model["thresholds"], np.float32) + self.offset + model.get("lang_offset", {}).get(lang, 0.0)
 
     # -- tagging ----------------------------------------------------------------------------
 

@@ -109,3 +109,19 @@ def test_french_and_spanish_target_texts_name_their_target(minilm_tagger: Tagger
 
     tags = minilm_tagger.tag(sdg.targets(lang)["6.1"])
     assert tags[0]["sdg"] == 6 and "6.1" in tags[0]["targets"]
+
+
+@pytest.mark.parametrize("lang", ["fr", "es"])
+def test_clear_goals_are_found_in_french_and_spanish(minilm_tagger: Tagger, lang: str) -> None:
+    texts = {
+        "fr": {6: "L'accès à l'eau potable et à l'assainissement reste hors de portée des ménages ruraux ; la coopérative "
+                  "de l'eau a construit des puits et des latrines et traite désormais les eaux usées.",
+               7: "La coopérative citoyenne d'énergie a installé des panneaux solaires et des éoliennes, vend une "
+                  "électricité renouvelable à ses membres et améliore l'efficacité énergétique des logements."},
+        "es": {6: "El acceso al agua potable y al saneamiento sigue fuera del alcance de los hogares rurales; la "
+                  "cooperativa de agua construyó pozos y letrinas y ahora trata las aguas residuales.",
+               7: "La cooperativa ciudadana de energía instaló paneles solares y aerogeneradores, vende electricidad "
+                  "renovable a sus socios y mejora la eficiencia energética de las viviendas."},
+    }
+    for goal, text in texts[lang].items():
+        assert minilm_tagger.tag(text)[0]["sdg"] == goal

@@ -111,3 +111,49 @@ def test_weights_are_chosen_by_embedding_model_with_the_packaged_ones_as_fallbac
     assert load_params("multilingual-e5-small")["model"] == "multilingual-e5-small"
     assert load_params("some-other-model")["model"] == "all-MiniLM-L6-v2"
     assert model_file("data/sdg_tagger.json", "multilingual-e5-small") == "data/sdg_tagger-multilingual-e5-small.json"
+
+
+def test_accents_stem_the_same_composed_or_decomposed() -> None:
+    import unicodedata
+
+    # The shipped UN texts are decomposed (é = e + U+0301); user text is usually composed.
+    for lang, word in (("fr", "éliminer complètement la pauvreté"), ("es", "erradicar la pobreza extrema en áreas rurales")):
+        assert stems(unicodedata.normalize("NFD", word), lang) == stems(word, lang)
+    assert stems("éliminer", "fr") == ["élimin"]
+
+
+def test_goal_lexicon_pools_a_goals_words_and_hides_a_held_out_target() -> None:
+    lexicon = default_lexicon()
+    goals = np.array([g for g, _, _ in prototypes()])
+    text = "L'accès à l'eau potable et à l'assainissement pour tous, et le traitement des eaux usées."
+    sims = lexicon.goal_similarities([text], ["fr"], lexicon.goal_matrices(goals))
+    assert sims.shape == (1, 17) and sims[0].argmax() == 5  # goal 6
+    keep = np.array([code != "6.1" for _, code, _ in prototypes()])
+    blind = lexicon.goal_similarities([text], ["fr"], lexicon.goal_matrices(goals, keep))
+    assert blind[0, 5] < sims[0, 5]
+    assert not lexicon.goal_similarities(["xyz"], ["fr"], lexicon.goal_matrices(goals)).any()
+
+
+def test_french_and_spanish_reach_the_keyword_queries_word_for_word() -> None:
+    from ssehub.tagfeatures import word_for_word
+    from ssehub.tagger import alignment
+
+    words = alignment()
+    assert word_for_word("La pauvreté des femmes", "fr", words["fr"]).split()[1:] == ["poverty", "des", "women"]
+    assert "water" in word_for_word("El agua potable", "es", words["es"]).split()
+    tagger = Tagger(HashingEmbedder())
+    names = tagger.feature_names()
+    kw = [i for i, n in enumerate(names) if n.startswith("kw_")]
+    texts = ["La lutte contre la pauvreté et la faim des femmes rurales.", "Die Armut der Frauen auf dem Land."]
+    feats, langs = tagger.features(texts, tagger.embedder.encode(texts))
+    assert list(langs) == ["fr", "other"]
+    assert feats[0][:, kw].sum() > 0 and feats[1][:, kw].sum() == 0  # no word list for German
+
+
+def test_french_and_spanish_thresholds_carry_their_calibration() -> None:
+    tagger = Tagger(HashingEmbedder())
+    full = tagger.params["full"]
+    assert set(full["lang_offset"]) == {"fr", "es"}
+    for lang in ("fr", "es"):
+        assert np.allclose(tagger.thresholds(lang), np.array(full["thresholds"]) + full["lang_offset"][lang])
+    assert np.allclose(tagger.thresholds("en"), full["thresholds"])
