@@ -4,6 +4,9 @@ each size, harvest speed. Prints a table and writes bench/results/perf.json.
     .venv/bin/python -m bench                                  # everything at 10k and 100k passages
     .venv/bin/python -m bench --sizes 10k --load-seconds 10    # a quick run (a few minutes)
     .venv/bin/python -m bench --parts search --sizes 1m        # the large run (builds a cached corpus first)
+    .venv/bin/python -m bench --parts search --workers 1,2     # `ssehub serve --workers N`, side by side
+    .venv/bin/python -m bench --parts profile --sizes 100k     # in process: catalog vs SQLite, time per stage
+    .venv/bin/python -m bench --parts catalog --sizes 1m       # the in-memory catalog alone at 1M (synthetic rows)
 
 The machine's load average is recorded beside the figures: on a shared machine compare ratios within one run.
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("index", "search", "harvest")
+PARTS = ("index", "search", "profile", "catalog", "harvest")
 
 
 def size_of(text: str) -> int:
@@ -57,14 +60,21 @@ def table(result: dict[str, Any]) -> str:
              f"({p['unchanged_rerun_embedded']} embedded)"),
         ]
     if result.get("search"):
-        lines.append("\nsearch  passages  index  recall@10  ready s  1st search s  RSS MB   hybrid p50/p95   semantic p50/p95"
+        lines.append("\nsearch  passages  workers  index  recall@10  ready s  1st search s  RSS MB   hybrid p50/p95   semantic p50/p95"
                      "   keyword p50/p95   req/s (32 clients)  errors")
         for s in result["search"]:
             load = s.get("load", {})
             modes = "".join(f"  {s[m]['p50_ms']:7.1f}/{s[m]['p95_ms']:<7.1f}" for m in ("hybrid", "semantic", "keyword"))
-            lines.append(f"        {s['size']:>8}  {s['index']['kind']:>5}  {s['recall_at_10']:9.3f}  {s['ready_s']:7.2f}  "
+            lines.append(f"        {s['size']:>8}  {s.get('workers', 1):>7}  {s['index']['kind']:>5}  {s['recall_at_10']:9.3f}  {s['ready_s']:7.2f}  "
                          f"{s['first_search_s']:12.2f}  {s['rss_mb']:6}{modes}   {load.get('requests_per_s', '-'):>9}"
                          f"          {load.get('errors', '-')}")
+    if result.get("profile"):
+        from bench.perf_profile import table as profile_table
+
+        lines.append(profile_table(result["profile"]))
+    for c in result.get("catalog", []):
+        lines.append(f"\ncatalog alone at {c['size']} passages ({c['documents']} documents): built in {c['build_s']} s, "
+                     f"{c['memory_mb']} MB; per search (ms): {c['per_search_ms']}")
     hv = result.get("harvest")
     if hv:
         lines.append(f"\nharvest: {hv['documents']} pages in {hv['seconds']:.1f} s = {hv['pages_per_s']:.1f} pages/s "
@@ -79,6 +89,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="sequential requests per mode for p50/p95")
     parser.add_argument("--load-seconds", type=float, default=30, help="duration of the concurrent load (0: skip)")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", default="1", help="comma-separated `ssehub serve --workers` counts to compare")
     parser.add_argument("--docs", type=int, default=300, help="documents for the indexing comparison")
     parser.add_argument("--harvest-pages", type=int, default=500)
     args = parser.parse_args()
@@ -99,8 +110,22 @@ def main() -> None:
 
         result["search"] = []
         for size in [size_of(s) for s in args.sizes.split(",") if s.strip()]:
-            log(f"search at {size} passages ...")
-            result["search"].append(perf_search.run(size, args.requests, args.load_seconds, args.clients, log=log))
+            for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
+                log(f"search at {size} passages, {workers} worker(s) ...")
+                result["search"].append(
+                    perf_search.run(size, args.requests, args.load_seconds, args.clients, log=log, workers=workers)
+                )
+    if "profile" in parts:
+        from bench import perf_profile
+
+        result["profile"] = []
+        for size in [size_of(s) for s in args.sizes.split(",") if s.strip()]:
+            log(f"profile at {size} passages ...")
+            result["profile"].append(perf_profile.run(size, log=log))
+    if "catalog" in parts:
+        from bench import perf_profile
+
+        result["catalog"] = [perf_profile.catalog_scale(size_of(s)) for s in args.sizes.split(",") if s.strip()]
     if "harvest" in parts:
         log("harvest ...")
         result["harvest"] = harvest(args.harvest_pages)

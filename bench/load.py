@@ -13,6 +13,7 @@ import itertools
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -26,18 +27,22 @@ async def _client(http: httpx.AsyncClient, paths: itertools.cycle, stop: float, 
         t0 = time.perf_counter()
         try:
             response = await http.get(path)
-            ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok = False
+            ok, status = response.status_code == 200, str(response.status_code)
+        except httpx.HTTPError as exc:
+            ok, status = False, type(exc).__name__
+        if not ok:  # what went wrong, so an error count can be explained
+            out["statuses"][status] = out["statuses"].get(status, 0) + 1
         out["latencies"].append(time.perf_counter() - t0)
         out["requests"] += 1
         out["errors"] += not ok
 
 
-async def run_load(url: str, clients: int = 32, seconds: float = 30, mode: str = "hybrid") -> dict[str, Any]:
-    """Requests/s, error count and latency percentiles of /api/search under `clients` concurrent clients."""
-    paths = itertools.cycle([f"/api/search?{httpx.QueryParams(q=q, mode=mode)}" for q in QUERIES])
-    out: dict[str, Any] = {"requests": 0, "errors": 0, "latencies": []}
+async def run_load(
+    url: str, clients: int = 32, seconds: float = 30, mode: str = "hybrid", queries: Sequence[str] = QUERIES
+) -> dict[str, Any]:
+    """Requests/s, errors (by status) and latency percentiles of /api/search under `clients` clients, cycling `queries`."""
+    paths = itertools.cycle([f"/api/search?{httpx.QueryParams(q=q, mode=mode)}" for q in queries])
+    out: dict[str, Any] = {"requests": 0, "errors": 0, "statuses": {}, "latencies": [], "queries": len(queries)}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
         start = time.perf_counter()

@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,18 @@ MODES = ("hybrid", "semantic", "keyword")
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process (VmRSS), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process and its children (VmRSS summed: `serve --workers N` forks N), in MB."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += rss_mb(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 def _free_port() -> int:
@@ -39,14 +47,17 @@ def _free_port() -> int:
 class Server:
     """`ssehub serve` in a subprocess over a data folder; times readiness (health 200, then a first hybrid answer)."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SSEHUB_RATE_LIMIT": "0"}
         self.t0 = time.perf_counter()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  # closed in close(), after the server stops
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ssehub", "--data", str(data), "serve", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "ssehub", "--data", str(data), "serve", "--port", str(self.port),
+             *(["--workers", str(workers)] if workers > 1 else [])],
+            # A file, not a pipe: a server logging tracebacks into a pipe nobody reads blocks once it holds 64 kB.
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         self.ready_s = self._wait("/health")
         self.first_search_s = self._wait("/api/search?q=cooperatives")
@@ -54,7 +65,7 @@ class Server:
     def _wait(self, path: str, timeout: float = 300) -> float:
         while time.perf_counter() - self.t0 < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ssehub serve exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"ssehub serve exited: {self.errors()[-2000:]}")
             try:
                 if httpx.get(self.url + path, timeout=60).status_code == 200:
                     return time.perf_counter() - self.t0
@@ -63,37 +74,71 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError(f"ssehub serve not ready on {path} after {timeout} s")
 
+    def errors(self) -> str:
+        """What the server wrote to stderr so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def error_summary(self) -> dict[str, int]:
+        """Last line of each traceback the server logged -> count (why requests failed)."""
+        out: dict[str, int] = {}
+        lines = self.errors().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = next((j for j in range(i + 1, len(lines)) if lines[j] and not lines[j].startswith(" ")), None)
+                if end is not None:
+                    out[lines[end][:160]] = out.get(lines[end][:160], 0) + 1
+        return out
+
     def close(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.log.close()
+
+
+def queries(variant: int) -> list[str]:
+    """~230 distinct queries: each bench query with a word of another one (variant 0 appends it, 1 prepends it).
+
+    The server caches per query (embedding, typo corrections, keyword pool), so latency is measured on queries it has
+    not seen, and the load cycles through many.
+    """
+    base = perf_corpus.QUERIES
+    if variant == 0:
+        return list(dict.fromkeys(f"{a} {b.split()[-1]}" for a in base for b in base if a != b))
+    return list(dict.fromkeys(f"{b.split()[0]} {a}" for a in base for b in base if a != b))
 
 
 def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
-    """p50/p95 of sequential /api/search calls (one client), cycling through the bench queries."""
+    """p50/p95 of sequential /api/search calls (one client), each with a query the server has not seen yet."""
     out = []
+    offset = MODES.index(mode) * (len(queries(0)) // len(MODES))
+    fresh = queries(0)[offset : offset + requests]
     with httpx.Client(base_url=url, timeout=60) as http:
         for q in perf_corpus.QUERIES[:3]:
-            http.get("/api/search", params={"q": q, "mode": mode})  # warm caches for this mode
-        for i in range(requests):
+            http.get("/api/search", params={"q": q, "mode": mode})  # warm the process (model, index, catalog)
+        for q in fresh:
             t0 = time.perf_counter()
-            r = http.get("/api/search", params={"q": perf_corpus.QUERIES[i % len(perf_corpus.QUERIES)], "mode": mode})
+            r = http.get("/api/search", params={"q": q, "mode": mode})
             out.append(time.perf_counter() - t0)
             r.raise_for_status()
     out.sort()
     return {"p50_ms": round(1000 * statistics.median(out), 1), "p95_ms": round(1000 * out[int(0.95 * (len(out) - 1))], 1)}
 
 
-def run(size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print) -> dict[str, Any]:
-    """Every search figure at one corpus size."""
+def run(
+    size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print, workers: int = 1
+) -> dict[str, Any]:
+    """Every search figure at one corpus size, with `ssehub serve --workers N`."""
     t0 = time.perf_counter()
     folder = perf_corpus.build(size, log=log)
     manifest = json.loads((folder / "index" / "manifest.json").read_text())
-    out: dict[str, Any] = {"size": size, "build_s": round(time.perf_counter() - t0, 1), "index": manifest.get("index"),
+    out: dict[str, Any] = {"size": size, "workers": workers, "build_s": round(time.perf_counter() - t0, 1), "index": manifest.get("index"),
                            "recall_at_10": round(perf_corpus.recall_at_10(folder), 3)}
-    server = Server(folder)
+    server = Server(folder, workers)
     try:
         out |= {"ready_s": round(server.ready_s, 2), "first_search_s": round(server.first_search_s, 2),
                 "rss_ready_mb": round(rss_mb(server.proc.pid))}
@@ -101,9 +146,10 @@ def run(size: int, requests: int = 40, load_seconds: float = 30, clients: int = 
             out[mode] = latencies(server.url, mode, requests)
             log(f"  {size}: {mode} {out[mode]}")
         if load_seconds > 0:
-            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid"))
+            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", queries(1)))
             log(f"  {size}: load {out['load']}")
         out["rss_mb"] = round(rss_mb(server.proc.pid))
+        out["server_errors"] = server.error_summary()
     finally:
         server.close()
     return out

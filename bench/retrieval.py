@@ -1,9 +1,11 @@
 """SciFact through ssehub's real path (`ssehub import`, `ssehub index`, `Searcher.search`): nDCG@10, Recall@100, timings.
 
-Usage: .venv/bin/python -m bench.retrieval [--queries train|test] [--limit-docs N] [--modes hybrid,keyword]
+Usage: .venv/bin/python -m bench.retrieval [--queries train|test] [--limit-docs N] [--modes hybrid,keyword] [--reuse DIR]
 
 The built data folder is cached under ~/.cache/ssehub-bench/ (env SSEHUB_BENCH_CACHE) keyed by the indexing code, the model and the corpus subset,
-so a change to the search code re-runs only the queries. Results go to bench/results/ as JSON.
+so a change to the search code re-runs only the queries. `--reuse DIR` evaluates a copy of a data folder built earlier
+(opening it migrates it: a keyword index change is rebuilt from the stored chunks, without re-embedding).
+Results go to bench/results/ as JSON.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,7 +32,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = "scifact"
 MODES = ("hybrid", "semantic", "keyword")
 # Code whose change changes what the index holds (search code is deliberately not in the key).
-BUILD_CODE = ("indexer/chunk.py", "indexer/pipeline.py", "ssehub/embed.py", "ssehub/importer.py", "ssehub/models.py")
+BUILD_CODE = ("indexer/chunk.py", "indexer/pipeline.py", "ssehub/embed.py", "ssehub/importer.py", "ssehub/models.py",
+              "ssehub/analyze.py", "indexer/crosslingual.py")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -109,6 +113,19 @@ def build(docs: list[dict[str, Any]], model: str, rebuild: bool) -> tuple[Path, 
     return folder, info | {"cached": False}
 
 
+def reuse(built: Path) -> tuple[Path, dict[str, Any]]:
+    """A fresh copy of a data folder built earlier, and its build info."""
+    if not (built / "build.json").exists():
+        sys.exit(f"no build.json in {built}: not a folder built by this benchmark")
+    folder = CACHE / f"reuse-{built.name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(built, folder)
+    # Re-run the keyword index migration on the copy, so it holds the current analysis (ssehub/analyze.py).
+    with sqlite3.connect(folder / "ssehub.db") as conn:
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_analysed_keyword_index'")
+    return folder, json.loads((built / "build.json").read_text()) | {"cached": True, "reused": str(built)}
+
+
 def evaluate(folder: Path, model: str, queries: dict[str, str], qrels: dict[str, dict[str, int]],
              modes: list[str]) -> dict[str, Any]:
     """Every query through Searcher.search in each mode: metrics and latency per mode."""
@@ -149,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default="", help="sentence-transformers folder (default: the packaged model)")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached data folder")
     ap.add_argument("--data", type=Path, default=SCIFACT, help="BEIR SciFact folder")
+    ap.add_argument("--reuse", type=Path, default=None, help="a data folder built earlier (copied, never changed)")
     args = ap.parse_args(argv)
     if not (args.data / "corpus.jsonl").exists():
         sys.exit(f"no SciFact at {args.data} (see its README)")
@@ -162,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = {r["_id"] for r in docs}
     qrels = {q: {d: g for d, g in rel.items() if d in kept} for q, rel in qrels.items()}
     qrels = {q: rel for q, rel in qrels.items() if rel}
-    folder, info = build(docs, args.model, args.rebuild)
+    folder, info = reuse(args.reuse) if args.reuse else build(docs, args.model, args.rebuild)
     print(f"index: {info['documents']} documents in {folder} "
           f"({'cached; ' if info['cached'] else ''}import {info['import_seconds']} s, index {info['index_seconds']} s)")
     figures = evaluate(folder, args.model, queries, qrels, modes)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from indexer import crosslingual
 from indexer.chunk import chunk_text
 from ssehub.ann import new_index, read_manifest, save_index
-from ssehub.embed import Embedder, load_embedder
+from ssehub.embed import Embedder, EmbedPool, embedder_spec, load_embedder
 from ssehub.errors import IndexNotBuilt
 from ssehub.models import Chunk, content_hash
 from ssehub.settings import Settings
@@ -24,6 +26,7 @@ from ssehub.tagger import SdgTagger, load_tagger
 log = logging.getLogger(__name__)
 DOCS_PER_BATCH = 64  # documents chunked together, so new chunk texts are embedded in full batches
 EMBED_BATCH = 16  # measured faster than 32/64 with one torch thread (less padding)
+POOL_MIN_DOCS = 128  # below this a run embeds in its own process: starting workers (a model load each) costs more
 TITLE_CHARS = 200  # about 50 word-pieces: title + a 200-token chunk stays under the model's 256
 
 
@@ -34,6 +37,17 @@ class Pending:
     doc: dict[str, Any]
     chunks: list[Chunk]
     embed_texts: list[str]
+
+
+@dataclass
+class Flight:
+    """A batch whose new chunk texts are being embedded while the previous batch is tagged and written."""
+
+    batch: list[Pending]
+    known: dict[str, bytes]  # hash -> stored embedding, found when the batch was submitted
+    borrowed: set[str]  # hashes embedded by the batch before (in flight then, stored by the time this one finishes)
+    todo: dict[str, str]  # hash -> text, embedded once each
+    vectors: Callable[[], np.ndarray]
 
 
 @dataclass
@@ -50,7 +64,8 @@ class Report:
     model: str = ""
     index_size: int = 0
     seconds: float = 0.0
-    embed_seconds: float = 0.0
+    embed_seconds: float = 0.0  # time spent embedding, or waiting for the embedding workers
+    workers: int = 0  # embedding worker processes (0: embedded in this process)
     fresh: set[str] = field(default_factory=set)  # chunk hashes embedded in this run
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,7 +73,7 @@ class Report:
         out = {k: v for k, v in self.__dict__.items() if k != "fresh"}
         out["seconds"] = round(self.seconds, 2)
         out["embed_seconds"] = round(self.embed_seconds, 2)
-        out["passages_per_second"] = round(self.embedded / self.embed_seconds, 1) if self.embed_seconds else None
+        out["passages_per_second"] = round(self.embedded / self.seconds, 1) if self.seconds else None
         return out
 
 
@@ -104,13 +119,27 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
             store.delete_chunks(doc_id)
             store.set_auto_tags(doc_id, [])
             report.removed += 1
-        if docs:
-            tagger = tagger or load_tagger(settings, embedder)
-        with _progress(progress, len(docs)) as advance:
-            for i in range(0, len(docs), DOCS_PER_BATCH):
-                batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]
-                _index_batch(store, embedder, tagger, batch, report)
-                advance(len(batch))
+        pool = start_pool(settings, embedder, len(docs))
+        report.workers = pool.workers if pool else 0
+        try:
+            if docs:
+                tagger = tagger or load_tagger(settings, embedder)
+            with _progress(progress, len(docs)) as advance:
+                # One batch in flight: the workers embed batch i while this process tags and writes batch i - 1.
+                flight: Flight | None = None
+                for i in range(0, len(docs), DOCS_PER_BATCH):
+                    batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]
+                    submitted = _submit(store, embedder, pool, batch, report, flight)
+                    if flight:
+                        _finish(store, embedder, tagger, flight, report)
+                        advance(len(flight.batch))
+                    flight = submitted
+                if flight:
+                    _finish(store, embedder, tagger, flight, report)
+                    advance(len(flight.batch))
+        finally:
+            if pool:
+                pool.close()
         store.set_meta("model", embedder.name)
         store.set_meta("dim", str(embedder.dim))
         dirty = store.get_meta("index_dirty") == "1"
@@ -122,41 +151,70 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
         report.seconds = time.perf_counter() - start
         log.info("indexed %d documents: %d chunks, %d embedded, %d reused, %d removed, in %.1f s", report.documents,
                  report.chunks, report.embedded, report.reused, report.removed, report.seconds)
-        return report.as_dict()
+        return report.as_dict() | crosslingual.update(settings, store)  # one e5 vector per document
     finally:
         store.close()
 
 
-def _index_batch(store: Store, embedder: Embedder, tagger: SdgTagger, batch: list[Pending], report: Report) -> None:
-    """Embed the batch's new chunk texts once each, then write each document in its own transaction and tag it."""
+def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool | None:
+    """Embedding workers for a run of `docs` documents, or None to embed in this process (small runs, settings)."""
+    workers = settings.index_workers if settings.index_workers >= 0 else len(os.sched_getaffinity(0))
+    spec = embedder_spec(embedder)
+    if workers < 1 or docs < POOL_MIN_DOCS or spec is None:
+        return None
+    log.info("embedding in %d worker processes, one torch thread each", workers)
+    return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder)
+
+
+def _submit(store: Store, embedder: Embedder, pool: EmbedPool | None, batch: list[Pending], report: Report,
+            previous: Flight | None) -> Flight:
+    """Start embedding the batch's chunk texts that no stored chunk and no earlier batch of this run has embedded."""
     hashes = {c.hash for p in batch for c in p.chunks}
     known = store.embeddings_by_hash(hashes, embedder.name)
     if report.rebuild:
         known = {h: v for h, v in known.items() if h in report.fresh}  # a rebuild re-embeds what earlier runs stored
+    borrowed = (hashes & previous.todo.keys()) - known.keys() if previous else set()
     todo: dict[str, str] = {}
     for p in batch:
         for chunk, text in zip(p.chunks, p.embed_texts, strict=True):
-            if chunk.hash not in known:
+            if chunk.hash not in known and chunk.hash not in borrowed:
                 todo.setdefault(chunk.hash, text)
-    if todo:
-        t0 = time.perf_counter()
-        vectors = embedder.encode(list(todo.values()), kind="passage", batch_size=EMBED_BATCH)
-        report.embed_seconds += time.perf_counter() - t0
-        for h, vec in zip(todo, vectors, strict=True):
-            known[h] = np.asarray(vec, dtype=np.float32).tobytes()
-        report.fresh.update(todo)
-        report.embedded += len(todo)
+    t0 = time.perf_counter()
+    if not todo:
+        vectors: Callable[[], np.ndarray] = lambda: np.zeros((0, embedder.dim), dtype=np.float32)
+    elif pool:
+        vectors = pool.submit(list(todo.values()))
+    else:
+        done = embedder.encode(list(todo.values()), kind="passage", batch_size=EMBED_BATCH)
+        vectors = lambda: done
+    report.embed_seconds += time.perf_counter() - t0
+    return Flight(batch, known, borrowed, todo, vectors)
+
+
+def _finish(store: Store, embedder: Embedder, tagger: SdgTagger, flight: Flight, report: Report) -> None:
+    """Collect the batch's embeddings, then write each document in its own transaction and tag it."""
+    t0 = time.perf_counter()
+    vectors = flight.vectors()
+    report.embed_seconds += time.perf_counter() - t0
+    known = flight.known
+    if flight.borrowed:
+        known.update(store.embeddings_by_hash(flight.borrowed, embedder.name))
+    for h, vec in zip(flight.todo, vectors, strict=True):
+        known[h] = np.asarray(vec, dtype=np.float32).tobytes()
+    report.fresh.update(flight.todo)
+    report.embedded += len(flight.todo)
+    batch = flight.batch
     for p in batch:
         blobs = [known[c.hash] for c in p.chunks]
         store.replace_chunks(p.doc["id"], p.doc["title"], p.chunks, blobs, embedder.name)
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1) if blobs else None
-        tags = tagger.tag_document(p.doc["title"], [c.text for c in p.chunks], vectors)
+        vecs = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1) if blobs else None
+        tags = tagger.tag_document(p.doc["title"], [c.text for c in p.chunks], vecs)
         store.set_auto_tags(p.doc["id"], tags)
         store.mark_indexed(p.doc["id"], p.doc["hash"])
         report.documents += 1
         report.chunks += len(p.chunks)
         report.tagged += bool(tags)
-    report.reused += sum(len(p.chunks) for p in batch) - len(todo)
+    report.reused += sum(len(p.chunks) for p in batch) - len(flight.todo)
 
 
 def build_ann(store: Store, settings: Settings, embedder: Embedder) -> int:

@@ -33,7 +33,11 @@ a client gets 429 with `Retry-After`. Errors are `{"detail": ...}`.
 
 
 def _warm(searcher: Searcher) -> None:
-    """Load the index and the model in the background, so the first query is fast and startup is not held up."""
+    """Load the catalog, the index and the model in the background, so the first query is fast and startup is not held up."""
+    try:
+        searcher.catalog.get()  # seconds at a million passages: built here, not in the first request
+    except Exception:  # SQLite answers without it
+        log.exception("could not build the search catalog")
     try:
         if searcher.index_manifest() is not None:
             searcher.embedder.encode(["warm up"], kind="query")
@@ -82,3 +86,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `ssehub serve --workers N` process, from the SSEHUB_* environment (uvicorn's factory)."""
+    return create_app(Settings())

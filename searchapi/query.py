@@ -1,24 +1,31 @@
-"""User queries -> safe FTS5 MATCH expressions (quoted terms joined by OR) and the terms to highlight."""
+"""User queries -> safe FTS5 MATCH expressions over the analysed keyword index, and the word forms to highlight.
+
+A query word's language is unknown, so it stands for all its index forms (ssehub/analyze.py `forms`: its stem in
+English, French, Spanish and Portuguese, and the plain folded word); a phrase stands for the same phrase in each
+language. Every form is quoted, so no input is ever FTS5 syntax.
+"""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from ssehub.analyze import LANGUAGES, fold, forms, stem
+
+__all__ = ["MAX_TERMS", "STOP_WORDS", "ParsedQuery", "fold", "parse"]
 
 # Runs of letters and digits: what FTS5's unicode61 tokenizer keeps as tokens (it splits on `_` too).
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERMS = 32  # bounds the cost of a pasted paragraph; bm25 over 32 OR-ed terms is still fast
 
 STOP_WORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "elles", "en", "et", "eux", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "meme", "mes", "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "par", "pas", "pour", "qu", "que", "qui", "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "est", "sont", "ete", "etre", "avoir", "ont", "a", "d", "l", "c", "n", "s", "j", "m", "t", "al", "algo", "como", "con", "contra", "cual", "cuando", "del", "desde", "donde", "durante", "el", "ella", "ellas", "ellos", "en", "entre", "era", "es", "esa", "ese", "eso", "esta", "este", "esto", "estos", "fue", "ha", "han", "hasta", "la", "las", "le", "les", "lo", "los", "mas", "me", "mi", "mucho", "muy", "nada", "ni", "no", "nos", "o", "otra", "otro", "para", "pero", "poco", "por", "porque", "que", "quien", "se", "sea", "ser", "si", "sin", "sobre", "son", "su", "sus", "tambien", "te", "tiene", "todo", "todos", "tu", "un", "una", "uno", "unos", "y", "ya"]
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "au", "aux", "avec", "ce", "ces", "cet", "cette", "dans", "de", "des", "du", "elle", "elles", "en", "et", "eux", "il", "ils", "je", "la", "le", "les", "leur", "leurs", "lui", "ma", "mais", "me", "meme", "mes", "moi", "mon", "ne", "nos", "notre", "nous", "on", "ou", "par", "pas", "pour", "qu", "que", "qui", "sa", "se", "ses", "son", "sur", "ta", "te", "tes", "toi", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "est", "sont", "ete", "etre", "avoir", "ont", "a", "d", "l", "c", "n", "s", "j", "m", "t", "al", "algo", "como", "con", "contra", "cual", "cuando", "del", "desde", "donde", "durante", "el", "ella", "ellas", "ellos", "en", "entre", "era", "es", "esa", "ese", "eso", "esta", "este", "esto", "estos", "fue", "ha", "han", "hasta", "la", "las", "le", "les", "lo", "los", "mas", "me", "mi", "mucho", "muy", "nada", "ni", "no", "nos", "o", "otra", "otro", "para", "pero", "poco", "por", "porque", "que", "quien", "se", "sea", "ser", "si", "sin", "sobre", "son", "su", "sus", "tambien", "te", "tiene", "todo", "todos", "tu", "un", "una", "uno", "unos", "y", "ya",
+     "ao", "aos", "as", "com", "da", "das", "do", "dos", "e", "em", "foi", "isso", "ja", "mais", "mas", "na", "nas", "nao", "no",
+     "num", "numa", "os", "ou", "pela", "pelas", "pelo", "pelos", "sao", "sem", "seu", "seus", "sua", "suas", "tem", "um", "uma",
+     "umas", "uns"]
 )
 
 
-def fold(text: str) -> str:
-    """Lower case without accents, so `Coopérative` and `cooperative` compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 # Operators of the search box: "a phrase", -excluded (or -"phrase"), title:word, title:"phrase", author:name, author:"A Name".
@@ -56,38 +63,37 @@ class ParsedQuery:
         return bool(self.phrases or self.titles or self.excluded or self.authors)
 
     def match(self) -> str:
-        """FTS5 MATCH expression that ranks: every term quoted (so no input is ever FTS5 syntax), joined by OR.
+        """FTS5 MATCH expression that ranks: every form of every term, quoted, joined by OR.
 
         Plain FTS5 ANDs the words of a query; OR lets bm25 rank partial matches (SciFact nDCG@10 0.055 -> 0.684).
         """
-        return " OR ".join(_quote([t]) for t in self.terms)
+        return " OR ".join(_quote([f]) for f in dict.fromkeys(f for t in self.terms for f in forms(t)))
 
     def required(self) -> list[str]:
         """FTS5 expressions a document must match, one per phrase or title: item (all must hold)."""
-        return [_quote(p) for p in self.phrases] + ["title : " + _quote(t) for t in self.titles]
+        return [_phrase(p) for p in self.phrases] + ["title : " + _phrase(t) for t in self.titles]
 
     def exclusions(self) -> list[str]:
         """FTS5 expressions a document must not match."""
-        return [_quote(e) for e in self.excluded]
+        return [_phrase(e) for e in self.excluded]
 
     def with_terms(self, terms: tuple[str, ...]) -> ParsedQuery:
         """The same query with other ranking terms (typo corrections)."""
         return ParsedQuery(self.text, terms, self.phrases, self.titles, self.excluded, self.authors)
 
-    def highlight_prefixes(self) -> tuple[str, ...]:
-        """Folded prefixes that mark a word in a snippet: the term, less a plural `s`, so `cooperatives` marks `cooperative`."""
-        out: list[str] = []
-        for term in self.terms:
-            p = fold(term)
-            if len(p) > 4 and p.endswith("s"):
-                p = p[:-1]
-            if p and p not in out:
-                out.append(p)
-        return tuple(out)
+    def highlight_forms(self) -> frozenset[str]:
+        """Index forms of the ranking terms: a snippet word with one of these forms is marked (searchapi/snippet.py)."""
+        return frozenset(f for t in self.terms for f in forms(t))
+
+
+def _phrase(words: tuple[str, ...]) -> str:
+    """An FTS5 expression for a phrase in any language: the phrase of each language's forms, OR-ed in parentheses."""
+    variants = [[stem(w, lang) for w in words] for lang in LANGUAGES] + [[fold(w) for w in words]]
+    return "(" + " OR ".join(dict.fromkeys(_quote(v) for v in variants)) + ")"
 
 
 def parse(text: str | None) -> ParsedQuery:
-    """Split a user query into ranking terms (en/fr/es stop words dropped unless nothing else is left) and operators.
+    """Split a user query into ranking terms (en/fr/es/pt stop words dropped unless nothing else is left) and operators.
 
     Words of phrases and title: items rank too; excluded words and author names do not.
     """

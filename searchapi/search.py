@@ -9,12 +9,14 @@ What a search returns (its result set; `total` counts it, the facets count it, t
 - hybrid: the union of both sets, ranked by a convex combination of the two normalised scores:
   `KEYWORD_WEIGHT` * keyword score (best = 1) + the rest * semantic score rescaled from the model's floor (0) to the
   set's best cosine (1); a document missing from one set scores 0 there. It beat reciprocal rank fusion on SciFact
-  train (see bench/retrieval_tune.py). Without a built index, hybrid is keyword search.
+  train (see bench/retrieval_tune.py). Without a built index, hybrid is keyword search. A third signal, each document's
+  multilingual-e5-small vector (searchapi/crosslingual.py), adds the documents nearest the query in any language.
 
 Query operators (searchapi/query.py): a quoted phrase and a `title:` item must occur in a document, a `-term` must
 not, `author:name` keeps documents with a matching author; a query of `author:` items alone lists their documents
 newest first. A keyword term the index has never seen is replaced by its closest indexed term (searchapi/typo.py).
-`sort="date"` orders the same result set newest first.
+`sort="date"` orders the same result set newest first. A page and its own attachment (its PDF) take one result slot:
+the better ranked stays and lists the other among its `locations`, with the document's other URLs.
 
 Filters (and the hidden/withdrawn exclusion) apply to the candidates. When fewer than `MIN_DOCUMENTS`
 documents are left and more chunks matched, the pool grows 4x (up to `MAX_POOL`); the pool depends only on
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +37,10 @@ from typing import Any, Literal
 import numpy as np
 
 from searchapi import cursor as cursors
+from searchapi.cache import Lru
+from searchapi.catalog import LiveCatalog
 from searchapi.constraint import Constraint, constraint_of
+from searchapi.crosslingual import CrossLingual
 from searchapi.fusion import best_per_document, convex, minmax, ranked
 from searchapi.live import LiveIndex
 from searchapi.query import ParsedQuery, parse
@@ -62,6 +68,12 @@ DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.25, "multilingual-e5-small": 0.80}
 DEFAULT_DENSE_FLOOR = 0.25
 HASHING_DENSE_FLOOR = 0.05
 HIT_FIELDS = ("id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs")
+HELPERS = 4  # threads running the semantic half of hybrid searches beside their keyword half (shared by all searchers)
+_helpers = ThreadPoolExecutor(max_workers=HELPERS, thread_name_prefix="ssehub-semantic")
+_helper_slots = threading.BoundedSemaphore(HELPERS)
+# Query embeddings (1.5 kB), typo corrections and keyword pools (16 kB per 1000 chunks) kept: a query's next pages,
+# facet clicks and exports repeat it. Worst case ~70 MB with every entry a 1000-chunk pool.
+QUERY_CACHE = 4096
 
 
 def dense_floor(model: str) -> float:
@@ -90,6 +102,9 @@ class Searcher:
         """`embedder` may be a zero-argument factory, called once on the first semantic search."""
         self.store = store
         self.live = LiveIndex(index_dir)
+        self.crosslingual = CrossLingual(index_dir)  # the third hybrid signal (searchapi/crosslingual.py)
+        self.catalog = LiveCatalog(store)
+        self._cache = Lru(QUERY_CACHE)  # query embeddings, typo corrections, keyword pools
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
         self._lock = threading.Lock()
@@ -132,14 +147,19 @@ class Searcher:
         query = (q or "").strip()
         key = cursors.fingerprint(query, filters, (mode + ("" if sort == "relevance" else ":" + sort)) if query else "browse")
         offset = cursors.decode(cursor, key) if cursor else 0
+        catalog = self.catalog.get()
         if not query:
-            ids, total = self.store.browse(filters, offset, limit)
+            if catalog is not None:
+                ids, total, numbers = catalog.browse(filters, offset, limit)
+            else:
+                ids, total = self.store.browse(filters, offset, limit)
             heads = self.store.text_heads(ids)
             results = self._hits(ids, {}, lambda d: heads.get(d, ""), ())
-            facets = self.store.facets(filters=filters)
+            facets = catalog.facets(numbers) if catalog is not None else self.store.facets(filters=filters)
         else:
             parsed = self._corrected(parse(query), mode)
             ranking = self._rank(parsed, filters, mode)
+            ranking.ids = self._fold_attachments(ranking.ids)
             if sort == "date":
                 ranking.ids = self._newest_first(ranking.ids)
             total = len(ranking.ids)
@@ -148,9 +168,9 @@ class Searcher:
             heads = self.store.text_heads([d for d in page if d not in ranking.chunks])  # e.g. author: lists
             results = self._hits(
                 page, ranking.scores, lambda d: texts.get(ranking.chunks[d], "") if d in ranking.chunks else heads.get(d, ""),
-                parsed.highlight_prefixes(),
+                parsed.highlight_forms(),
             )
-            facets = self.store.facets(ids=ranking.ids)
+            facets = catalog.facets(catalog.numbers(ranking.ids)) if catalog is not None else self.store.facets(ids=ranking.ids)
         next_offset = offset + limit
         return {
             "query": query,
@@ -163,7 +183,7 @@ class Searcher:
     def similar(self, doc_id: str, limit: int = 10) -> dict[str, Any]:
         """Documents whose chunks are nearest the document's mean chunk embedding (itself excluded)."""
         self.store.document(doc_id)  # NotFound for an unknown id
-        if not self.store.filter_ids(Filters(), [doc_id]):
+        if not self._filter_ids(Filters(), [doc_id]):
             return {"results": []}  # hidden or withdrawn: nothing to be similar to in public
         blobs = self.store.document_embeddings(doc_id)
         if not blobs:
@@ -186,7 +206,8 @@ class Searcher:
         """The query with each keyword term the index has never seen replaced by its closest indexed term."""
         if mode == "semantic" or parsed.empty:
             return parsed
-        fixed = corrections(parsed.terms, self.store)
+        key = ("typo", self.store.data_version(), parsed.terms)  # the vocabulary changes only with a commit
+        fixed = self._cache.get(key, lambda: corrections(parsed.terms, self.store))
         return parsed.with_terms(tuple(dict.fromkeys(fixed.get(t, t) for t in parsed.terms))) if fixed else parsed
 
     def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
@@ -195,19 +216,28 @@ class Searcher:
             # Nothing to rank by: an author: query lists the author's documents, newest first; `-x` alone finds nothing.
             if constraint.allowed is None:
                 return Ranking()
-            allowed = self.store.filter_ids(filters, [d for d in constraint.allowed if constraint.admits(d)])
+            allowed = self._filter_ids(filters, [d for d in constraint.allowed if constraint.admits(d)])
             return Ranking(self._newest_first(list(allowed)))
         if mode == "keyword":
             return self._keyword(parsed, filters, constraint)
         if mode == "semantic":
             return self._semantic(parsed.text, filters, constraint)
+        # The semantic half runs in a helper thread while this one runs FTS5: both release the GIL (torch, SQLite),
+        # so one search uses both cores. When every helper is busy (heavy load) it runs here, after the keyword half.
+        semantic_half = None
+        if _helper_slots.acquire(blocking=False):
+            semantic_half = _helpers.submit(self._semantic, parsed.text, filters, constraint)
+            semantic_half.add_done_callback(lambda _: _helper_slots.release())
         keyword = self._keyword(parsed, filters, constraint)
         try:
-            semantic = self._semantic(parsed.text, filters, constraint)
+            semantic = semantic_half.result() if semantic_half is not None else self._semantic(parsed.text, filters, constraint)
         except IndexNotBuilt as exc:
             log.debug("hybrid search falls back to keyword: %s", exc)
             return keyword
         fused = convex(keyword.scores, minmax(semantic.scores, low=dense_floor(self.embedder.name)), self.keyword_weight)
+        fused = self.crosslingual.fuse(
+            fused, parsed.text, lambda ids: {d for d in self._filter_ids(filters, ids) if constraint.admits(d)}
+        )
         ids = sorted(fused, key=lambda d: (-fused[d], d))
         # The keyword chunk contains the query terms, so it makes the better snippet.
         chunks = semantic.chunks | keyword.chunks
@@ -215,7 +245,11 @@ class Searcher:
 
     def _newest_first(self, ids: list[str]) -> list[str]:
         """The ids by publication date, newest first, undated last, ties in their given order."""
-        dates = self.store.published_dates(ids)
+        catalog = self.catalog.get()
+        if catalog is not None:
+            dates = {d: catalog.published[catalog.number[d]] for d in ids if d in catalog.number}
+        else:
+            dates = self.store.published_dates(ids)
         order = {d: i for i, d in enumerate(ids)}
         dated = sorted((d for d in ids if dates.get(d)), key=lambda d: (dates[d], -order[d]), reverse=True)
         return dated + [d for d in ids if not dates.get(d)]
@@ -224,7 +258,7 @@ class Searcher:
         if parsed.empty:
             return Ranking()
         match = parsed.match()
-        best = self._candidates(lambda k: self.store.keyword_chunks(match, k), filters, floor=None, constraint=constraint)
+        best = self._candidates(self._keyword_fetch(match), filters, floor=None, constraint=constraint)
         ids = ranked(best)
         top = best[ids[0]][0] if ids and best[ids[0]][0] > 0 else 1.0
         return Ranking(ids, {d: round(max(0.0, best[d][0] / top), 4) for d in ids}, {d: best[d][1] for d in ids})
@@ -257,7 +291,7 @@ class Searcher:
                     f"the index was built with {manifest.get('model')} but search embeds with {embedder.name}: "
                     "run `ssehub index --rebuild`"
                 )
-            vector = embedder.encode([text], kind="query")[0]
+            vector = self._query_vector(embedder, text)
         elif manifest.get("dim") != vector.shape[0]:
             raise IndexNotBuilt("the index and the stored embeddings differ in dimension: run `ssehub index --rebuild`")
         query = np.ascontiguousarray(vector[None, :], dtype=np.float32)
@@ -282,27 +316,87 @@ class Searcher:
                 kept = [h for h in hits if h[1] >= floor]
                 saturated = saturated and len(kept) == len(hits)
                 hits = kept
-            best = best_per_document(hits, self.store.chunk_documents([c for c, _ in hits]))
-            allowed = self.store.filter_ids(filters, list(best))
-            best = {d: v for d, v in best.items() if d in allowed and (constraint is None or constraint.admits(d))}
+            catalog = self.catalog.get()
+            if catalog is not None:
+                best = catalog.best(hits, filters)
+            else:
+                best = best_per_document(hits, self.store.chunk_documents([c for c, _ in hits]))
+                allowed = self.store.filter_ids(filters, list(best))
+                best = {d: v for d, v in best.items() if d in allowed}
+            if constraint is not None:
+                best = {d: v for d, v in best.items() if constraint.admits(d)}
             if len(best) >= min_documents or not saturated or pool >= MAX_POOL:
                 return best
             pool *= 4
 
+    def _keyword_fetch(self, match: str) -> Callable[[int], Hits]:
+        """A function k -> the k best keyword chunks; the pool does not depend on filters or page, so the next page,
+        a facet click or an export reuses it (FTS5 scores every matching chunk: most of a keyword search's time)."""
+        version = self.store.data_version()
+
+        def fetch(k: int) -> Hits:
+            def run() -> tuple[np.ndarray, np.ndarray]:
+                hits = self.store.keyword_chunks(match, k)  # arrays: a fraction of the memory of tuples
+                return np.array([c for c, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
+
+            # only the usual pool size is kept: a widened pool (up to MAX_POOL) would hold ~16x the memory
+            ids, scores = self._cache.get(("keyword", version, match, k), run) if k <= POOL else run()
+            return list(zip(ids.tolist(), scores.tolist(), strict=True))
+
+        return fetch
+
+    def _filter_ids(self, filters: Filters, ids: list[str]) -> set[str]:
+        catalog = self.catalog.get()
+        return catalog.filter_ids(filters, ids) if catalog is not None else self.store.filter_ids(filters, ids)
+
+    def _query_vector(self, embedder: Embedder, text: str) -> np.ndarray:
+        """The query's embedding, from a small LRU cache (encoding is most of a semantic search's CPU)."""
+
+        def encode() -> np.ndarray:
+            vector = embedder.encode([text], kind="query")[0]
+            vector.setflags(write=False)  # shared by every request for this query
+            return vector
+
+        return self._cache.get(("vector", embedder.name, text), encode)
+
     # -- output -----------------------------------------------------------------------------------
 
+    def _fold_attachments(self, ids: list[str]) -> list[str]:
+        """The ranking with a page and its own attachment (its PDF) in one slot: the better ranked of the two stays,
+        the other is listed among its locations (see `_hits`)."""
+        parents = self.store.attachment_parents(ids)
+        if not parents:
+            return ids
+        children: dict[str, set[str]] = {}
+        for child, parent in parents.items():
+            children.setdefault(parent, set()).add(child)
+        seen: set[str] = set()
+        out: list[str] = []
+        for doc_id in ids:
+            if parents.get(doc_id) in seen or not seen.isdisjoint(children.get(doc_id, ())):
+                continue
+            seen.add(doc_id)
+            out.append(doc_id)
+        return out
+
     def _hits(
-        self, ids: list[str], scores: dict[str, float], text_of: Callable[[str], str], prefixes: tuple[str, ...]
+        self, ids: list[str], scores: dict[str, float], text_of: Callable[[str], str], marks: Collection[str]
     ) -> list[dict[str, Any]]:
-        """Search hits in the CONTRACT's shape, in the given order (documents gone meanwhile are skipped)."""
+        """Search hits in the CONTRACT's shape, in the given order (documents gone meanwhile are skipped).
+
+        Each hit lists `locations`, the other places its content is found (Store.other_locations): the document's other
+        URLs, where near-duplicates were folded into it, and its page or attachments, one of which a search folds into it.
+        """
         brief = self.store.documents_brief(ids)
+        locations = self.store.other_locations([d for d in ids if d in brief])
         out: list[dict[str, Any]] = []
         for doc_id in ids:
             row = brief.get(doc_id)
             if row is None:
                 continue
             hit = {name: row[name] for name in HIT_FIELDS}
-            hit["snippet"] = snippet(text_of(doc_id), prefixes)
+            hit["snippet"] = snippet(text_of(doc_id), marks)
             hit["score"] = scores.get(doc_id)
+            hit["locations"] = locations.get(doc_id, [])
             out.append(hit)
         return out

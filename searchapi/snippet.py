@@ -1,23 +1,28 @@
-"""Snippets: a passage trimmed around the query terms, HTML-escaped, with the terms wrapped in <mark>."""
+"""Snippets: a passage trimmed around the query terms, HTML-escaped, with the terms wrapped in <mark>.
+
+A word is marked when one of its index forms (ssehub/analyze.py: its stem in each language, or the plain folded word)
+is a form of a query term: the words the keyword match found, in any inflection and with or without accents.
+"""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Collection
 
-from searchapi.query import fold
+from ssehub.analyze import forms
 
 SNIPPET_CHARS = 240
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _LEAD = 60  # context kept before the first marked word
 
 
-def _matches(text: str, prefixes: Sequence[str]) -> list[tuple[int, int]]:
-    """Spans of the words that start with one of the (folded) prefixes."""
-    if not prefixes:
+def _matches(text: str, marks: Collection[str]) -> list[tuple[int, int]]:
+    """Spans of the words with an index form among `marks`."""
+    if not marks:
         return []
-    return [m.span() for m in _WORD.finditer(text) if fold(m.group()).startswith(tuple(prefixes))]
+    marks = frozenset(marks)
+    return [m.span() for m in _WORD.finditer(text) if not marks.isdisjoint(forms(m.group()))]
 
 
 def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, int]:
@@ -39,10 +44,10 @@ def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, in
     return start, end
 
 
-def snippet(text: str, prefixes: Sequence[str] = (), size: int = SNIPPET_CHARS) -> str:
-    """Escaped HTML of the best ~`size` characters of `text`, marking words that start with a prefix."""
+def snippet(text: str, marks: Collection[str] = (), size: int = SNIPPET_CHARS) -> str:
+    """Escaped HTML of the best ~`size` characters of `text`, marking words with a form among `marks` (highlight_forms)."""
     text = " ".join(text.split())
-    spans = _matches(text, prefixes)
+    spans = _matches(text, marks)
     start, end = _window(text, spans, size)
     out = ["… " if start > 0 else ""]
     pos = start

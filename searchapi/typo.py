@@ -1,24 +1,16 @@
-"""Typo tolerance: a query word the keyword index has never seen is replaced by the closest indexed term."""
+"""Typo tolerance: a query word none of whose forms the keyword index has seen is replaced by the closest indexed term."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
-
-import snowballstemmer
 
 from searchapi.query import fold
+from ssehub.analyze import forms, untagged
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 MIN_LENGTH = 4  # shorter words are too often real words of another language, or acronyms
-
-
-@lru_cache(maxsize=1)
-def _porter() -> snowballstemmer.stemmer:
-    # The original Porter algorithm, as FTS5's `porter` tokenizer applies it: the vocabulary holds its stems.
-    return snowballstemmer.stemmer("porter")
 
 
 def distance(a: str, b: str) -> int:
@@ -40,23 +32,35 @@ def allowed_edits(length: int) -> int:
     return 1 if length <= 5 else 2
 
 
-def corrections(terms: Sequence[str], store: Store) -> dict[str, str]:
-    """Query term -> indexed term (a Porter stem) for each term with no keyword match that has a close neighbour.
+def _quoted(words: Sequence[str]) -> str:
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
-    Among the terms within the allowed edits of the term's stem, the fewest edits win, then the most frequent.
+
+def corrections(terms: Sequence[str], store: Store) -> dict[str, str]:
+    """Query term -> indexed term (an index form, ssehub/analyze.py) for each term none of whose forms is indexed
+    and that has a close neighbour.
+
+    Each of the term's forms (its stem in each language, the plain folded word) is compared with the indexed terms
+    within its allowed edits; the fewest edits win, then the most frequent term. The correction is an index form, which
+    the query matches as its own plain form.
     """
     out: dict[str, str] = {}
     for term in terms:
         word = fold(term)
-        if len(word) < MIN_LENGTH or not word.isalpha() or store.keyword_documents(f'"{word}"', limit=1):
+        if len(word) < MIN_LENGTH or not word.isalpha():
             continue
-        stem = _porter().stemWord(word)
-        edits = allowed_edits(len(stem))
+        candidates = [f for f in forms(term) if len(untagged(f)) >= MIN_LENGTH - 1]
+        if not candidates or store.keyword_documents(_quoted(forms(term)), limit=1):
+            continue
         best: tuple[int, int, str] | None = None
-        for candidate, chunks in store.vocabulary(stem[0], len(stem) - edits, len(stem) + edits):
-            d = distance(stem, candidate)
-            if d <= edits and (best is None or (d, -chunks, candidate) < best):
-                best = (d, -chunks, candidate)
+        for form in candidates:
+            # A tagged form is compared with the terms of its language only: its tag is their common prefix.
+            edits = allowed_edits(len(untagged(form)))
+            first = form[: len(form) - len(untagged(form)) + 1]
+            for candidate, chunks in store.vocabulary(first, len(form) - edits, len(form) + edits):
+                d = distance(form, candidate)
+                if d <= edits and (best is None or (d, -chunks, candidate) < best):
+                    best = (d, -chunks, candidate)
         if best is not None:
             out[term] = best[2]
             log.debug("typo: %r -> %r", term, best[2])

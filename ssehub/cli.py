@@ -102,13 +102,17 @@ def index(ctx: click.Context, rebuild: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, envvar="SSEHUB_WORKERS", show_default=True,
+              help="Server processes (env SSEHUB_WORKERS); each holds its own model and index in memory.")
 @click.pass_context
 @reports_errors
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) -> None:
     """Serve the API and the search page.
 
-    Example: ssehub serve --port 8080
+    Example: ssehub serve --port 8080 --workers 2
     """
+    import os
+
     import uvicorn
 
     from searchapi.app import create_app
@@ -116,7 +120,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = _settings(ctx)
     host, port = host or settings.host, port or settings.port
     click.echo(f"serving http://{host}:{port}/ (API under /api, Ctrl-C stops)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # Idle client connections are kept 75 s (nginx's default) instead of uvicorn's 5, so a client slowed by load does
+    # not send its next request into a connection the server is closing (suspected cause of ReadErrors in bench/load.py).
+    options: dict = {"host": host, "port": port, "log_level": "warning", "timeout_keep_alive": 75}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Worker processes build the app from the environment, so the global options travel there.
+    os.environ.update(SSEHUB_DATA_DIR=str(settings.data_dir.resolve()), SSEHUB_SOURCES=str(settings.sources.resolve()))
+    # uvicorn kills a worker that misses a 5-s health ping; a busy worker on a loaded 2-core machine can miss it and be
+    # killed mid-request, so it gets a minute.
+    uvicorn.run("searchapi.app:app_from_environment", factory=True, workers=workers, timeout_worker_healthcheck=60, **options)
 
 
 @cli.command(name="import")

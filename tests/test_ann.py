@@ -101,3 +101,17 @@ def test_hnsw_recall_at_10_on_real_embeddings(real_vectors: np.ndarray) -> None:
     _, found = hnsw.search(queries, 10)
     recall = _recall_at_10(found, truth)
     assert recall >= 0.95, recall
+
+
+def test_a_large_hnsw_add_uses_every_core_then_searches_on_one() -> None:
+    import faiss
+
+    from ssehub.ann import PARALLEL_ADD_MIN
+
+    vectors = _unit(PARALLEL_ADD_MIN, dim=16, seed=4)
+    index = FaissIndex(16, kind="hnsw")
+    index.add(np.arange(PARALLEL_ADD_MIN, dtype=np.int64) + 5, vectors)
+    assert faiss.omp_get_max_threads() == 1  # back to one thread for searching
+    assert len(index) == PARALLEL_ADD_MIN
+    found = index.search(vectors[:50], 1)[1][:, 0]
+    assert np.mean(found == np.arange(50) + 5) >= 0.95  # each vector finds itself

@@ -13,7 +13,7 @@ from conftest import SearchCorpus, make_search_corpus
 from searchapi.app import create_app
 from ssehub.settings import Settings
 
-HIT_KEYS = {"id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs", "snippet", "score"}
+HIT_KEYS = {"id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs", "snippet", "score", "locations"}
 FACETS = {"sdg", "lang", "source", "type", "year"}
 
 

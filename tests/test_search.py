@@ -11,7 +11,7 @@ from searchapi.search import Searcher
 from ssehub.errors import IndexNotBuilt, NotFound
 from ssehub.store import Filters
 
-HIT_KEYS = {"id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs", "snippet", "score"}
+HIT_KEYS = {"id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs", "snippet", "score", "locations"}
 META = {
     d[0]: {"source": d[1], "lang": d[2], "type": d[3], "year": d[4] and int(d[4][:4]), "sdgs": set(d[5])} for d in SEARCH_DOCS
 }

