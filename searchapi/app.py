@@ -24,6 +24,7 @@ from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+WARM_JOIN_SECONDS = 60.0  # a catalog build at a million passages takes ~10 s
 DESCRIPTION = """Search Social and Solidarity Economy literature tagged with the UN Sustainable Development Goals.
 
 Read endpoints are open (and callable from the origins in `SSEHUB_CORS_ORIGINS`). Curator endpoints need
@@ -32,12 +33,18 @@ a client gets 429 with `Retry-After`. Errors are `{"detail": ...}`.
 """
 
 
-def _warm(searcher: Searcher) -> None:
-    """Load the catalog, the index and the model in the background, so the first query is fast and startup is not held up."""
+def _warm(searcher: Searcher, stop: threading.Event) -> None:
+    """Load the catalog, the index and the model in the background, so the first query is fast and startup is not held up.
+
+    `stop` is set at shutdown: the store is closed only after this thread has returned (closing a SQLite connection
+    another thread is reading from crashes the process), so each step checks it first.
+    """
     try:
         searcher.catalog.get()  # seconds at a million passages: built here, not in the first request
     except Exception:  # SQLite answers without it
         log.exception("could not build the search catalog")
+    if stop.is_set():
+        return
     try:
         if searcher.index_manifest() is not None:
             searcher.embedder.encode(["warm up"], kind="query")
@@ -54,12 +61,19 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         searcher = Searcher(store, embedder if embedder is not None else (lambda: load_embedder(settings)), settings.index_dir)
         app.state.settings, app.state.store, app.state.searcher, app.state.tagger = settings, store, searcher, None
         app.state.harvests = Harvests(settings, store)
-        threading.Thread(target=_warm, args=(searcher,), name="ssehub-warm", daemon=True).start()
+        stop = threading.Event()
+        warm = threading.Thread(target=_warm, args=(searcher, stop), name="ssehub-warm", daemon=True)
+        warm.start()
         try:
             yield
         finally:
             app.state.harvests.stop_all()
-            store.close()
+            stop.set()
+            warm.join(timeout=WARM_JOIN_SECONDS)
+            if warm.is_alive():  # still building at shutdown: leave the connections to the process exit
+                log.warning("search warm-up still running at shutdown; the store is left open")
+            else:
+                store.close()
 
     app = FastAPI(
         title="ssehub",
