@@ -15,6 +15,7 @@ from bench.perf_search import queries
 # Stage -> (file suffix, function name) whose cumulative time is the stage's.
 STAGES = {
     "keyword: FTS5 bm25 top chunks": ("ssehub/store.py", "keyword_chunks"),
+    "keyword: in-memory bm25 top chunks": ("searchapi/keyword.py", "top"),
     "query embedding": ("ssehub/embed.py", "encode"),
     "vector index search": ("ssehub/ann.py", "search"),
     "typo corrections": ("searchapi/typo.py", "corrections"),
@@ -24,6 +25,11 @@ STAGES = {
     "hits: fields, snippets, locations": ("searchapi/search.py", "_hits"),
     "data version checks": ("ssehub/store.py", "data_version"),
 }
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
 
 
 def _timed(searcher: Any, texts: list[str], mode: str) -> dict[str, float]:
@@ -50,12 +56,27 @@ def run(size: int, count: int = 30, log: Any = print) -> dict[str, Any]:
     out: dict[str, Any] = {"size": size, "queries": len(texts)}
     slow = Searcher(store, embedder, folder / "index")
     slow.catalog.get = lambda: None  # type: ignore[method-assign]  # every look-up through SQLite
+    slow.keyword.get = lambda: None  # type: ignore[method-assign]  # and keyword pools from FTS5
     slow.search("warm up", mode="hybrid")
     out["sqlite_hybrid"] = _timed(slow, texts, "hybrid")
     fast = Searcher(store, embedder, folder / "index")
     t0 = time.perf_counter()
     fast.catalog.get()
     out["catalog_build_s"] = round(time.perf_counter() - t0, 2)
+    fts = Searcher(store, embedder, folder / "index")  # the catalog, keyword pools from FTS5 (before issue 7's engine)
+    fts.catalog = fast.catalog
+    fts.keyword.get = lambda: None  # type: ignore[method-assign]
+    fts.search("warm up", mode="hybrid")
+    out["fts5_keyword_hybrid"] = _timed(fts, texts, "hybrid")
+    rss = _rss_mb()
+    t0 = time.perf_counter()
+    engine = fast.keyword.get()
+    out["keyword_build_s"] = round(time.perf_counter() - t0, 2)
+    out["keyword_rss_growth_mb"] = round(_rss_mb() - rss)
+    if engine is not None:
+        arrays = engine.rowids.nbytes + engine.indptr.nbytes + engine.rows.nbytes + engine.values.nbytes
+        out["keyword_engine_mb"] = round(arrays / 2**20, 1)
+        out["keyword_terms"], out["keyword_postings"] = len(engine.vocab), len(engine.rows)
     fast.search("warm up", mode="hybrid")
     profile = cProfile.Profile()
     profile.enable()
@@ -84,6 +105,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         a, b, c = r["sqlite_hybrid"], r["catalog_hybrid"], r["cached_hybrid"]
         lines.append(f"{'':34}{r['size']:>8}  {a['p50_ms']:10.1f}/{a['p95_ms']:<12.1f}{b['p50_ms']:7.1f}/{b['p95_ms']:<8.1f}"
                      f"{c['p50_ms']:7.1f}/{c['p95_ms']:<10.1f}{r['catalog_build_s']:>6}")
+    for r in rows:
+        if "fts5_keyword_hybrid" in r:
+            f = r["fts5_keyword_hybrid"]
+            lines.append(f"  {r['size']} passages: hybrid with FTS5 keyword pools p50/p95 {f['p50_ms']}/{f['p95_ms']} ms; "
+                         f"in-memory bm25 built in {r['keyword_build_s']} s, arrays {r.get('keyword_engine_mb')} MB, "
+                         f"RSS +{r['keyword_rss_growth_mb']} MB, {r.get('keyword_postings')} postings")
     for r in rows:
         lines.append(f"  where one hybrid search's time goes at {r['size']} passages (ms, cProfile, catalog on):")
         lines += [f"    {stage:38} {ms:7.1f}" for stage, ms in r["stages_ms"].items()]

@@ -46,6 +46,12 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
     if stop.is_set():
         return
     try:
+        searcher.keyword.get()  # the in-memory bm25: FTS5 answers until it is built
+    except Exception:
+        log.exception("could not build the keyword engine")
+    if stop.is_set():
+        return
+    try:
         if searcher.index_manifest() is not None:
             searcher.embedder.encode(["warm up"], kind="query")
     except Exception:  # a broken model must not stop keyword search; the request that needs it reports it

@@ -42,6 +42,7 @@ from searchapi.catalog import LiveCatalog
 from searchapi.constraint import Constraint, constraint_of
 from searchapi.crosslingual import CrossLingual
 from searchapi.fusion import best_per_document, convex, minmax, ranked
+from searchapi.keyword import LiveKeyword
 from searchapi.live import LiveIndex
 from searchapi.query import ParsedQuery, parse
 from searchapi.snippet import snippet
@@ -104,6 +105,7 @@ class Searcher:
         self.live = LiveIndex(index_dir)
         self.crosslingual = CrossLingual(index_dir)  # the third hybrid signal (searchapi/crosslingual.py)
         self.catalog = LiveCatalog(store)
+        self.keyword = LiveKeyword(store)  # in-memory bm25 (searchapi/keyword.py), FTS5 until built
         self._cache = Lru(QUERY_CACHE)  # query embeddings, typo corrections, keyword pools
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
@@ -336,7 +338,7 @@ class Searcher:
 
         def fetch(k: int) -> Hits:
             def run() -> tuple[np.ndarray, np.ndarray]:
-                hits = self.store.keyword_chunks(match, k)  # arrays: a fraction of the memory of tuples
+                hits = self.keyword.chunks(match, k)  # arrays: a fraction of the memory of tuples
                 return np.array([c for c, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
 
             # only the usual pool size is kept: a widened pool (up to MAX_POOL) would hold ~16x the memory

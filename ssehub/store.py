@@ -119,7 +119,8 @@ class Store:
         return db
 
     def close(self) -> None:
-        """Close every connection this store opened."""
+        """Close every connection this store opened (callers first stop their own background readers: closing a
+        connection another thread is reading from crashes the process)."""
         with self._lock:
             for db in self._connections:
                 db.conn.close()
@@ -909,6 +910,39 @@ class Store:
         return {"documents": docs, "chunks": chunks, "sdgs": sdgs}
 
     # ==== end of performance section ====
+
+    # ==== keyword engine section (issue 7: an in-memory bm25 over chunks_fts, searchapi/keyword.py) ====
+
+    def keyword_rows(self) -> tuple[str, list[tuple[int, str, str]]]:
+        """The keyword table's CREATE statement (its tokenizer) and every row (rowid, title, text) as indexed, analysed."""
+        db = self.db
+        own = not db.conn.in_transaction
+        if own:
+            db.execute("BEGIN")  # one snapshot: the rows and the statement agree
+        try:
+            schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
+            rows = db.execute("SELECT rowid, title, text FROM chunks_fts").fetchall()
+        finally:
+            if own:
+                db.execute("COMMIT")
+        return schema, rows
+
+    @staticmethod
+    def fts_tokens(schema: str, texts: Sequence[str]) -> list[list[str]]:
+        """The tokens FTS5 makes of each text under the keyword table's tokenizer (an in-memory copy of the table)."""
+        mem = sqlite3.connect(":memory:")
+        try:
+            mem.execute(schema)
+            mem.execute("CREATE VIRTUAL TABLE tokens_of USING fts5vocab(chunks_fts, 'instance')")
+            mem.executemany("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, '', ?)", list(enumerate(texts, 1)))
+            out: list[list[str]] = [[] for _ in texts]
+            for term, doc in mem.execute("SELECT term, doc FROM tokens_of ORDER BY doc, offset"):
+                out[doc - 1].append(term)
+            return out
+        finally:
+            mem.close()
+
+    # ==== end of keyword engine section ====
 
 
 def _begin_immediate(conn: sqlite3.Connection, wait: float = 30.0) -> None:

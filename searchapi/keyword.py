@@ -1,0 +1,196 @@
+"""An in-memory bm25 over the keyword index: FTS5's scores for OR-ed single-word queries without scanning every match.
+
+FTS5 computes bm25() for every row matching any query word before it can sort (144 ms of a 210 ms hybrid search at
+100k passages). Here each (word, chunk) contribution is computed once, exactly as SQLite's fts5_aux.c does it with
+column weights title 2.0 and text 1.0 (frequency = sum of weight x hits per column, document length = tokens of the
+row over all columns, avgdl over all rows, k1 = 1.2, b = 0.75, idf = log((N - n + 0.5) / (n + 0.5)) clamped to 1e-6),
+and stored as a term -> chunks sparse matrix (CSR by term, plain numpy); a query sums its words' rows and keeps the
+best with argpartition. Ties: FTS5's order among equal scores is unspecified; here it is score desc, chunk id asc,
+and at the pool's boundary the lowest chunk ids of the tied score are kept.
+
+Only the shape `ParsedQuery.match()` produces with plain forms ("a" OR "b" ...) is answered here; anything else
+(phrases, operators, words FTS5 would split or fold) goes to FTS5, as does any search while no engine of the store's
+current data version exists (built like the catalog: in the request when small, in a background thread when large).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from itertools import chain
+
+import numpy as np
+
+from ssehub.store import Store
+
+log = logging.getLogger(__name__)
+SYNC_REBUILD_MAX = 2_000  # chunks rebuilt in the request; 10k took 1.3 s, too long to add to the first search after a write
+K1, B = 1.2, 0.75  # fts5_aux.c's constants
+WEIGHTS = (2.0, 1.0)  # title, text: Store.keyword_chunks's bm25(chunks_fts, 2.0, 1.0)
+BATCH = 4096  # rows counted at a time: bounds the memory of the token lists
+# Words FTS5 keeps as they are (unicode61 folds nothing in lower-case ASCII, '_' is a token char): rows are split
+# at whitespace (as unicode61 does) and words or query forms outside this alphabet are tokenized by FTS5 itself.
+TOKEN = re.compile(r"[a-z0-9_]+")
+FORM = re.compile(r'"([^"]+)"')
+
+
+def plain_forms(match: str) -> list[str] | None:
+    """The quoted strings of an OR of quoted strings, in order (duplicates kept, as FTS5 scores each phrase), or None
+    for any other MATCH expression."""
+    parts = match.split(" OR ")
+    forms = []
+    for part in parts:
+        m = FORM.fullmatch(part)
+        if m is None:
+            return None
+        forms.append(m.group(1))
+    return forms
+
+
+class KeywordEngine:
+    """bm25 contributions by term: chunk rows `rows[indptr[t]:indptr[t+1]]` get `values[...]` for term t."""
+
+    def __init__(self, schema: str, table: list[tuple[int, str, str]], version: int) -> None:
+        self.version = version
+        self.schema = schema
+        n = len(table)
+        self.rowids = np.fromiter((r[0] for r in table), np.int64, n)
+        vocab: dict[str, int] = {}
+        odd: dict[str, list[str]] = {}  # non-plain words -> FTS5's tokens of them
+        lengths = np.zeros(n, dtype=np.int64)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for start in range(0, n, BATCH):
+            batch = table[start : start + BATCH]
+            columns = [c.split() if c else [] for _, title, text in batch for c in (title, text)]  # title, text, ...
+            columns = self._fix_odd(schema, columns, vocab, odd)
+            tokens = list(chain.from_iterable(columns))
+            for w in dict.fromkeys(tokens):
+                if w not in vocab:
+                    vocab[w] = len(vocab)
+            counts = np.fromiter(map(len, columns), np.int64, len(columns))
+            lengths[start : start + len(batch)] = counts.reshape(-1, 2).sum(axis=1)
+            terms = np.fromiter(map(vocab.__getitem__, tokens), np.int64, len(tokens))
+            local = np.repeat(np.arange(len(columns)) // 2, counts)
+            pairs, inverse = np.unique(terms * len(batch) + local, return_inverse=True)
+            freq = np.bincount(inverse, weights=np.repeat(np.tile(WEIGHTS, len(batch)), counts), minlength=len(pairs))
+            parts.append((pairs // len(batch), pairs % len(batch) + start, freq))
+        term = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        row = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        freq = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+        order = np.argsort(term, kind="stable")  # by term, then row (each batch's pairs are row-ascending per term)
+        term, row, freq = term[order], row[order], freq[order]
+        df = np.bincount(term, minlength=len(vocab))
+        self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        avgdl = float(lengths.sum()) / n if n else 1.0
+        idf = np.log((n - df + 0.5) / (df + 0.5))
+        idf[idf <= 0.0] = 1e-6
+        norm = K1 * (1 - B + B * lengths[row] / avgdl)
+        self.values = (idf[term] * (freq * (K1 + 1.0)) / (freq + norm)).astype(np.float32)
+        self.rows = row.astype(np.int32)
+        self.vocab = vocab
+        self._odd = odd
+
+    @staticmethod
+    def _fix_odd(schema: str, columns: list[list[str]], vocab: dict[str, int], odd: dict[str, list[str]]) -> list[list[str]]:
+        """The columns' words as FTS5's tokens: words outside the plain alphabet (rare: the analysis folds and stems)
+        are tokenized by FTS5 itself, once each."""
+        distinct = dict.fromkeys(chain.from_iterable(columns))
+        fresh = [w for w in distinct if w not in vocab and w not in odd and not TOKEN.fullmatch(w)]
+        if fresh:
+            odd.update(zip(fresh, Store.fts_tokens(schema, fresh), strict=True))
+        if not odd or not any(w in odd for w in distinct):
+            return columns
+        return [[t for w in col for t in odd.get(w, (w,))] if any(w in odd for w in col) else col for col in columns]
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    def top(self, match: str, limit: int) -> list[tuple[int, float]] | None:
+        """Store.keyword_chunks's answer (score desc, chunk id asc), or None when the expression is not plain forms."""
+        forms = plain_forms(match)
+        if forms is None:
+            return None
+        odd = [f for f in forms if f not in self._odd and not TOKEN.fullmatch(f)]
+        if odd:
+            self._odd.update(zip(odd, Store.fts_tokens(self.schema, odd), strict=True))  # racing threads agree
+        tokens = [self._odd.get(f, [f]) for f in forms]
+        if any(len(t) != 1 for t in tokens):
+            return None  # a phrase (or nothing) to FTS5: only single words are scored here
+        forms = [t[0] for t in tokens]
+        if limit <= 0:
+            return []
+        scores = np.zeros(len(self.rowids), dtype=np.float64)
+        touched: list[np.ndarray] = []
+        for form in forms:
+            t = self.vocab.get(form)
+            if t is None:
+                continue
+            lo, hi = self.indptr[t], self.indptr[t + 1]
+            rows = self.rows[lo:hi]
+            scores[rows] += self.values[lo:hi]  # rows are unique within a term
+            touched.append(rows)
+        if not touched:
+            return []
+        postings = sum(len(r) for r in touched)
+        # every matching row scores > 0 (idf >= 1e-6), so the matches are the non-zero entries
+        cand = np.unique(np.concatenate(touched)) if postings < len(scores) // 8 else np.flatnonzero(scores)
+        sc = scores[cand]
+        if len(cand) > limit:
+            kth = np.partition(sc, len(sc) - limit)[len(sc) - limit]
+            keep = sc >= kth  # every row tied at the boundary, so the tie-break below decides, not argpartition
+            cand, sc = cand[keep], sc[keep]
+        ids = self.rowids[cand]
+        order = np.lexsort((ids, -sc))[:limit]
+        return list(zip(ids[order].tolist(), sc[order].tolist(), strict=True))
+
+
+class LiveKeyword:
+    """The engine of the store's current data version, or FTS5 while none is ready (searchapi/catalog.LiveCatalog)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._engine: KeywordEngine | None = None
+        self._building = threading.Lock()
+        self._failed_version: int | None = None
+
+    def get(self) -> KeywordEngine | None:
+        """The up-to-date engine, or None: small stores rebuild at once, large ones in a background thread."""
+        version = self.store.data_version()
+        current = self._engine
+        if current is not None and current.version == version:
+            return current
+        if version == self._failed_version:
+            return None
+        if current is None and self._building.locked():
+            return None  # the start-up thread is building it: FTS5 answers meanwhile
+        if current is None or len(current) <= SYNC_REBUILD_MAX:
+            with self._building:
+                self._rebuild_if_stale()
+        elif self._building.acquire(blocking=False):
+            threading.Thread(target=self._background, name="ssehub-keyword", daemon=True).start()
+        current = self._engine
+        return current if current is not None and current.version == version else None
+
+    def chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """Store.keyword_chunks, from the engine when it is fresh and the expression is plain forms."""
+        engine = self.get()
+        hits = engine.top(match, limit) if engine is not None else None
+        return hits if hits is not None else self.store.keyword_chunks(match, limit)
+
+    def _background(self) -> None:
+        try:
+            self._rebuild_if_stale()
+        finally:
+            self._building.release()
+
+    def _rebuild_if_stale(self) -> None:
+        version = self.store.data_version()  # asked before reading: a commit in between only causes another rebuild
+        if self._engine is not None and self._engine.version == version:
+            return
+        try:
+            self._engine = KeywordEngine(*self.store.keyword_rows(), version)
+        except Exception:  # an odd row must not break search: FTS5 answers instead
+            log.exception("cannot build the keyword engine; searching through FTS5")
+            self._failed_version = version
+
