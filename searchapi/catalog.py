@@ -8,16 +8,14 @@ process); until a rebuild is done a search is answered from SQLite, so results n
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ssehub.store import FACETS, Filters, Store
+from searchapi.versioned import Versioned
+from ssehub.store import FACETS, Filters
 
-log = logging.getLogger(__name__)
 SYNC_REBUILD_MAX = 50_000  # documents: a copy this small rebuilds in the request (~0.1 s); larger ones in the background
 MAX_SDG = 63  # bit positions of the per-document SDG mask
 
@@ -145,45 +143,16 @@ class Catalog:
         return {name: out[name] for name in FACETS}
 
 
-class LiveCatalog:
+class LiveCatalog(Versioned[Catalog]):
     """The catalog of the store's current data version, or None while a rebuild is pending (then ask SQLite)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._catalog: Catalog | None = None
-        self._building = threading.Lock()
-        self._failed_version: int | None = None
+    thread_name = "ssehub-catalog"
+    what = "search catalog"
 
-    def get(self) -> Catalog | None:
-        """The up-to-date catalog, or None: small stores rebuild at once, large ones in a background thread."""
-        version = self.store.data_version()
-        current = self._catalog
-        if current is not None and current.version == version:
-            return current
-        if version == self._failed_version:
-            return None
-        if current is None and self._building.locked():
-            return None  # the start-up thread is building it: SQLite answers meanwhile
-        if current is None or len(current) <= SYNC_REBUILD_MAX:
-            with self._building:
-                self._rebuild_if_stale()
-        elif self._building.acquire(blocking=False):
-            threading.Thread(target=self._background, name="ssehub-catalog", daemon=True).start()
-        current = self._catalog
-        return current if current is not None and current.version == version else None
+    def build(self, version: int) -> Catalog:
+        """The search catalog, read from the store now."""
+        return Catalog(self.store.catalog_rows(), version)
 
-    def _background(self) -> None:
-        try:
-            self._rebuild_if_stale()
-        finally:
-            self._building.release()
-
-    def _rebuild_if_stale(self) -> None:
-        version = self.store.data_version()  # asked before reading: a commit in between only causes another rebuild
-        if self._catalog is not None and self._catalog.version == version:
-            return
-        try:
-            self._catalog = Catalog(self.store.catalog_rows(), version)
-        except Exception:  # an odd row must not break search: SQLite answers instead
-            log.exception("cannot build the search catalog; searching through SQLite")
-            self._failed_version = version
+    def sync_max(self) -> int:
+        """SYNC_REBUILD_MAX, read at call time (tests lower it)."""
+        return SYNC_REBUILD_MAX

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from itertools import chain
 
 import numpy as np
 
+from searchapi.versioned import Versioned
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
@@ -145,52 +145,22 @@ class KeywordEngine:
         return list(zip(ids[order].tolist(), sc[order].tolist(), strict=True))
 
 
-class LiveKeyword:
-    """The engine of the store's current data version, or FTS5 while none is ready (searchapi/catalog.LiveCatalog)."""
+class LiveKeyword(Versioned[KeywordEngine]):
+    """The engine of the store's current data version, or FTS5 while none is ready (searchapi/versioned.py)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._engine: KeywordEngine | None = None
-        self._building = threading.Lock()
-        self._failed_version: int | None = None
+    thread_name = "ssehub-keyword"
+    what = "keyword engine"
 
-    def get(self) -> KeywordEngine | None:
-        """The up-to-date engine, or None: small stores rebuild at once, large ones in a background thread."""
-        version = self.store.data_version()
-        current = self._engine
-        if current is not None and current.version == version:
-            return current
-        if version == self._failed_version:
-            return None
-        if current is None and self._building.locked():
-            return None  # the start-up thread is building it: FTS5 answers meanwhile
-        if current is None or len(current) <= SYNC_REBUILD_MAX:
-            with self._building:
-                self._rebuild_if_stale()
-        elif self._building.acquire(blocking=False):
-            threading.Thread(target=self._background, name="ssehub-keyword", daemon=True).start()
-        current = self._engine
-        return current if current is not None and current.version == version else None
+    def build(self, version: int) -> KeywordEngine:
+        """The keyword engine, read from the store now."""
+        return KeywordEngine(*self.store.keyword_rows(), version)
+
+    def sync_max(self) -> int:
+        """SYNC_REBUILD_MAX, read at call time (tests lower it)."""
+        return SYNC_REBUILD_MAX
 
     def chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
         """Store.keyword_chunks, from the engine when it is fresh and the expression is plain forms."""
         engine = self.get()
         hits = engine.top(match, limit) if engine is not None else None
         return hits if hits is not None else self.store.keyword_chunks(match, limit)
-
-    def _background(self) -> None:
-        try:
-            self._rebuild_if_stale()
-        finally:
-            self._building.release()
-
-    def _rebuild_if_stale(self) -> None:
-        version = self.store.data_version()  # asked before reading: a commit in between only causes another rebuild
-        if self._engine is not None and self._engine.version == version:
-            return
-        try:
-            self._engine = KeywordEngine(*self.store.keyword_rows(), version)
-        except Exception:  # an odd row must not break search: FTS5 answers instead
-            log.exception("cannot build the keyword engine; searching through FTS5")
-            self._failed_version = version
-
