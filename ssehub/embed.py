@@ -168,11 +168,27 @@ def embedder_spec(embedder: Embedder) -> str | None:
 _worker_embedder: Embedder | None = None
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the indexing process dies: a SIGKILLed `ssehub index` otherwise leaves its
+    workers waiting forever on a queue whose other end they hold themselves."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still ends workers on a normal exit
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _worker_start(model_path: str) -> None:
     """Give the worker its model, with one intra-op thread (processes, not threads, use the cores)."""
     global _worker_embedder
     from ssehub.settings import Settings
 
+    _die_with_parent()
     os.environ["OMP_NUM_THREADS"] = "1"
     if _worker_embedder is not None:  # forked from a process that holds the model: share its pages, load nothing
         if isinstance(_worker_embedder, SentenceTransformerEmbedder):
