@@ -256,3 +256,26 @@ FIXTURE_PDFS.update({
 BROKEN_PDFS = BROKEN_PDFS + ("oai/files/broken-7.pdf",)
 
 # --- end of harvester WordPress and OAI-PMH section ------------------------------------------------------------
+
+
+# The three demo-like fixture sites as sources (sitemap, feed, crawl), delay 0: format with each site's base URL.
+THREE_SITES_SOURCES = """\
+sources:
+  - id: obs
+    kind: sitemap
+    url: {sitemap}/
+    delay: 0
+  - id: news
+    kind: feed
+    url: {feed}/rss.xml
+    start_urls: ['{feed}/rss.xml', '{feed}/atom.xml']
+    delay: 0
+  - id: centre
+    kind: crawl
+    url: {crawl}/
+    start_urls: ['{crawl}/publications/']
+    follow: ['/publications/page/\\d+\\.html$']
+    documents: ['/papers/[^/]+\\.(html|pdf)$']
+    max_depth: 2
+    delay: 0
+"""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import THREE_SITES_SOURCES
 
 from harvester import work
 from harvester.extract import Extracted
@@ -60,25 +61,7 @@ def test_batches_keep_order_and_a_crash_costs_one_body(monkeypatch: pytest.Monke
             assert result.found.text.startswith(f"page{i} ") and result.lang == "en" and result.signature is not None
 
 
-SOURCES = """\
-sources:
-  - id: obs
-    kind: sitemap
-    url: {sitemap}/
-    delay: 0
-  - id: news
-    kind: feed
-    url: {feed}/rss.xml
-    start_urls: ['{feed}/rss.xml', '{feed}/atom.xml']
-    delay: 0
-  - id: centre
-    kind: crawl
-    url: {crawl}/
-    start_urls: ['{crawl}/publications/']
-    follow: ['/publications/page/\\d+\\.html$']
-    documents: ['/papers/[^/]+\\.(html|pdf)$']
-    max_depth: 2
-    delay: 0
+SOURCES = THREE_SITES_SOURCES + """\
   - id: wp
     kind: wordpress
     url: {wordpress}/

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import THREE_SITES_SOURCES
 from test_reliability_crash import check_consistent, cli, hashing_env, write_jsonl
 
 from ssehub.demo.server import SiteGroup
@@ -155,26 +156,6 @@ def test_searches_answer_during_an_index_run_and_see_the_new_index_without_resta
     check_consistent(data, expected_documents=140)
 
 
-SITES_SOURCES = """\
-sources:
-  - id: obs
-    kind: sitemap
-    url: {sitemap}/
-    delay: 0
-  - id: news
-    kind: feed
-    url: {feed}/rss.xml
-    start_urls: ['{feed}/rss.xml', '{feed}/atom.xml']
-    delay: 0
-  - id: centre
-    kind: crawl
-    url: {crawl}/
-    start_urls: ['{crawl}/publications/']
-    follow: ['/publications/page/\\d+\\.html$']
-    documents: ['/papers/[^/]+\\.(html|pdf)$']
-    max_depth: 2
-    delay: 0
-"""
 
 
 def curator_writes(base: str, ids: list[str], until: Callable[[], bool], last: dict[str, list[int]], errors: list[str]) -> None:
@@ -203,7 +184,7 @@ def test_load_32_clients_while_harvest_import_and_index_run(tmp_path: Path, fixt
     group = SiteGroup({name: root / name for name in ("sitemap", "feed", "crawl")})
     urls = group.start()
     sources = tmp_path / "sources.yaml"
-    sources.write_text(SITES_SOURCES.format(**urls), encoding="utf-8")
+    sources.write_text(THREE_SITES_SOURCES.format(**urls), encoding="utf-8")
     background: dict[str, str] = {}
     jobs_done = threading.Event()
 
