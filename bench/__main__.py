@@ -50,24 +50,19 @@ def table(result: dict[str, Any]) -> str:
     lines = [f"load average {result['load_before']} -> {result['load_after']} on {result['cpus']} cores"]
     ix = result.get("index")
     if ix:
-        p, b, b1 = ix["pipeline"], ix["plain"], ix["plain_1_thread"]
-        lines += [
-            f"\nindexing ({ix['docs']} {ix['corpus']} documents, {p['passages']} passages)   passages/s   seconds",
-            f"  ssehub index                                      {p['passages_per_s']:10.1f} {p['seconds']:9.1f}",
-            f"  plain SentenceTransformer.encode ({b['torch_threads']} threads)       {b['passages_per_s']:10.1f} {b['seconds']:9.1f}",
-            f"  plain loop, 1 torch thread                        {b1['passages_per_s']:10.1f} {b1['seconds']:9.1f}",
-            (f"  ratio ssehub / plain: {ix['ratio']}x; unchanged re-run {p['unchanged_rerun_s']} s "
-             f"({p['unchanged_rerun_embedded']} embedded)"),
-        ]
+        from bench.perf_index import lines as index_lines
+
+        lines += index_lines(ix)  # every backend, with and without the e5 pass, beside the plain loops
     if result.get("search"):
-        lines.append("\nsearch  passages  workers  index  recall@10  ready s  1st search s  RSS MB   hybrid p50/p95   semantic p50/p95"
-                     "   keyword p50/p95   req/s (32 clients)  errors")
+        lines.append("\nsearch  passages  workers  index  recall@10 k=10/1000  ready s  warm s  RSS MB  PSS MB   hybrid p50/p95   semantic p50/p95"
+                     "   keyword p50/p95   req/s unique/mixed (32 clients)  errors")
         for s in result["search"]:
-            load = s.get("load", {})
+            load, mixed = s.get("load", {}), s.get("load_mixed", {})
             modes = "".join(f"  {s[m]['p50_ms']:7.1f}/{s[m]['p95_ms']:<7.1f}" for m in ("hybrid", "semantic", "keyword"))
-            lines.append(f"        {s['size']:>8}  {s.get('workers', 1):>7}  {s['index']['kind']:>5}  {s['recall_at_10']:9.3f}  {s['ready_s']:7.2f}  "
-                         f"{s['first_search_s']:12.2f}  {s['rss_mb']:6}{modes}   {load.get('requests_per_s', '-'):>9}"
-                         f"          {load.get('errors', '-')}")
+            lines.append(f"        {s['size']:>8}  {s.get('workers', 1):>7}  {s['index']['kind']:>5}  {s['recall_at_10']:.3f}/{s.get('recall_at_10_served', 0):.3f}  {s['ready_s']:7.2f}  "
+                         f"{s.get('warm_s', 0):6.2f}  {s['rss_mb']:6}  {s.get('pss_mb', 0):6}{modes}   "
+                         f"{load.get('requests_per_s', '-'):>9}/{mixed.get('requests_per_s', '-'):<9}"
+                         f"          {load.get('errors', '-')}/{mixed.get('errors', '-')}")
     if result.get("profile"):
         from bench.perf_profile import table as profile_table
 

@@ -40,7 +40,9 @@ QUERIES = [
 
 
 def _code_key() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]
+    """A hash of the code that builds a corpus (this file above the recall functions): other edits keep the cache."""
+    text = Path(__file__).read_text(encoding="utf-8")
+    return hashlib.sha256(text[: text.index("\ndef recall_at_10")].encode()).hexdigest()[:10]
 
 
 def demo_sentences() -> list[str]:
@@ -84,8 +86,28 @@ def noisy(base: np.ndarray, rng: np.random.Generator, spread: float = 0.75) -> n
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def _analysed_words(topics: list[list[str]]) -> dict[str, list[np.ndarray]]:
+    """Per analysis language, each topic's words as the keyword index holds them (`ssehub.analyze.analyse` of each
+    word once; a punctuation-only word analyses to '')."""
+    from ssehub.analyze import analyse, language
+
+    out: dict[str, list[np.ndarray]] = {}
+    for lang in dict.fromkeys(language(x) for x in LANGS):
+        out[lang] = [np.array([analyse(w, lang) for w in words], dtype=object) for words in topics]
+    return out
+
+
+def _join(words: np.ndarray) -> str:
+    return " ".join(w for w in words if w)
+
+
 def build(size: int, log: Any = print) -> Path:
-    """The data folder of a synthetic corpus of `size` passages (built once, then cached)."""
+    """The data folder of a synthetic corpus of `size` passages (built once, then cached).
+
+    Words are drawn with numpy and each distinct word is analysed once (per language), so a million passages load in
+    minutes; a sample of every batch is checked against `analyse` of the whole text.
+    """
+    from ssehub.analyze import analyse, language
     from ssehub.ann import new_index, save_index
     from ssehub.store import Store
 
@@ -94,6 +116,9 @@ def build(size: int, log: Any = print) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     topics = topic_passages(np.random.default_rng(0))  # the same topics (and cached vectors) at every size
+    raw = [np.array(words, dtype=object) for words in topics]
+    analysed = _analysed_words(topics)
+    lengths = np.array([len(words) for words in topics])
     rng = np.random.default_rng(size)
     bases = topic_vectors(topics)
     store = Store(folder / "ssehub.db")
@@ -103,23 +128,30 @@ def build(size: int, log: Any = print) -> Path:
         n = min(BATCH, size - start)
         which = rng.integers(0, TOPICS, n)
         vectors = noisy(bases[which], rng)
-        docs, chunks, tags = [], [], []
+        picks = (rng.random((n, WORDS_PER_PASSAGE)) * lengths[which][:, None]).astype(np.int64)
+        docs, chunks, tags, rows = [], [], [], []
         for j in range(n):
             cid = start + j + 1
             doc_no = (cid - 1) // PASSAGES_PER_DOC
             doc_id = f"d{doc_no}"
-            words = topics[which[j]]
-            text = " ".join(words[k] for k in rng.integers(0, len(words), WORDS_PER_PASSAGE))
+            topic, lang = which[j], LANGS[doc_no % len(LANGS)]
+            text = " ".join(raw[topic][picks[j]])
             seq = (cid - 1) % PASSAGES_PER_DOC
-            title = f"{' '.join(words[:6])} {doc_no}"
+            title = f"{' '.join(topics[topic][:6])} {doc_no}"
             if seq == 0:
                 docs.append({"id": doc_id, "source_id": SOURCES[doc_no % len(SOURCES)], "url": f"https://example.org/{doc_id}",
-                             "title": title, "text": text, "lang": LANGS[doc_no % len(LANGS)],
+                             "title": title, "text": text, "lang": lang,
                              "published": f"{2000 + doc_no % 26}-{1 + doc_no % 12:02d}-{1 + doc_no % 28:02d}",
                              "type": TYPES[doc_no % len(TYPES)]})
                 tags += [(doc_id, 1 + (doc_no * 7 + k) % 17, 0.5 + 0.1 * k) for k in range(1 + doc_no % 3)]
+            forms = analysed[language(lang)][topic]
+            rows.append((cid, _join(forms[:6]) + " " + str(doc_no), _join(forms[picks[j]])))
             chunks.append((cid, doc_id, seq, title, text, vectors[j].tobytes(), MODEL))
-        store.bulk_load(docs, chunks, tags)
+        for c, r in zip(chunks[:: max(1, n // 50)], rows[:: max(1, n // 50)], strict=True):
+            lang = LANGS[((c[0] - 1) // PASSAGES_PER_DOC) % len(LANGS)]
+            if r[1:] != (analyse(c[3], lang), analyse(c[4], lang)):
+                raise AssertionError(f"chunk {c[0]}: the word-by-word analysis differs from analyse()")
+        store.bulk_load_analysed(docs, chunks, tags, rows)
         index.add(np.arange(start + 1, start + n + 1, dtype=np.int64), vectors)
         log(f"  perf-{size}: {start + n} passages loaded ({time.perf_counter() - t0:.0f} s)")
     store.set_meta("model", MODEL)
@@ -133,12 +165,18 @@ def build(size: int, log: Any = print) -> Path:
 
 def recall_at_10(folder: Path, queries: int = 100) -> float:
     """Recall@10 of the folder's index against an exact scan of the same vectors, for noisy topic queries."""
+    return recalls(folder, queries)[10]
+
+
+def recalls(folder: Path, queries: int = 100, fetches: tuple[int, ...] = (10, 1000)) -> dict[int, float]:
+    """Recall@10 of the folder's index against an exact scan, when the index is asked for k results (the first 10
+    kept), per k: 10, and 1000 as search asks (searchapi/search.py's POOL; faiss's HNSW then explores max(efSearch, k))."""
     from ssehub.ann import FaissIndex, load_index
     from ssehub.store import Store
 
     index, _ = load_index(folder / "index")
     if getattr(index, "kind", "flat") == "flat":
-        return 1.0
+        return dict.fromkeys(fetches, 1.0)
     store = Store(folder / "ssehub.db")
     exact = FaissIndex(index.dim, kind="flat")
     for ids, blobs in store.iter_embeddings(50_000):
@@ -147,5 +185,9 @@ def recall_at_10(folder: Path, queries: int = 100) -> float:
     rng = np.random.default_rng(3)
     bases = topic_vectors(topic_passages(np.random.default_rng(0)))
     q = noisy(bases[rng.integers(0, len(bases), queries)], rng, spread=1.0)
-    truth, found = exact.search(q, 10)[1], index.search(q, 10)[1]
-    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
+    truth = exact.search(q, 10)[1]
+    out = {}
+    for k in fetches:
+        found = index.search(q, k)[1][:, :10]
+        out[k] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -21,6 +22,22 @@ from bench import perf_corpus
 from bench.load import run_load
 
 MODES = ("hybrid", "semantic", "keyword")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional memory of a process and its children (shared pages split between their users), in MB: with
+    `--workers N` mapping one index file, RSS counts its pages N times, PSS once."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) / 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += pss_mb(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -61,6 +78,16 @@ class Server:
         )
         self.ready_s = self._wait("/health")
         self.first_search_s = self._wait("/api/search?q=cooperatives")
+        self.warm_s = self._wait_warm()
+
+    def _wait_warm(self, timeout: float = 600) -> float:
+        """Seconds until /health reports the catalog and keyword engine loaded (searches at full speed)."""
+        while time.perf_counter() - self.t0 < timeout:
+            warm = httpx.get(self.url + "/health", timeout=60).json().get("warm", {})
+            if warm and all(warm.values()):
+                return time.perf_counter() - self.t0
+            time.sleep(0.1)
+        raise RuntimeError(f"ssehub serve not warm after {timeout} s")
 
     def _wait(self, path: str, timeout: float = 300) -> float:
         while time.perf_counter() - self.t0 < timeout:
@@ -112,6 +139,27 @@ def queries(variant: int) -> list[str]:
     return list(dict.fromkeys(f"{b.split()[0]} {a}" for a in base for b in base if a != b))
 
 
+def unique_queries(count: int, seed: int) -> list[str]:
+    """`count` distinct three-word queries from the bench queries' words, none of them in `queries()`: a load where
+    the server's per-query caches never hit."""
+    words = sorted({w for q in perf_corpus.QUERIES for w in q.split() if len(w) > 3})
+    rng = random.Random(seed)
+    out: dict[str, None] = {}
+    while len(out) < count:
+        out.setdefault(" ".join(rng.sample(words, 3)), None)
+    return list(out)
+
+
+def mixed_queries(count: int, seed: int, skip: int) -> list[str]:
+    """A realistic mix: half the requests one of 50 popular queries (Zipf-like weights), half a query seen once (from
+    `unique_queries(..., seed)` after its first `skip`, which an earlier load used)."""
+    rng = random.Random(seed)
+    popular = unique_queries(50, seed + 1)
+    weights = [1 / (rank + 1) for rank in range(len(popular))]
+    fresh = iter(unique_queries(skip + count, seed)[skip:])
+    return [rng.choices(popular, weights)[0] if rng.random() < 0.5 else next(fresh) for _ in range(count)]
+
+
 def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
     """p50/p95 of sequential /api/search calls (one client), each with a query the server has not seen yet."""
     out = []
@@ -129,6 +177,26 @@ def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
     return {"p50_ms": round(1000 * statistics.median(out), 1), "p95_ms": round(1000 * out[int(0.95 * (len(out) - 1))], 1)}
 
 
+def prepare(folder: Path, log: Any = print) -> float:
+    """Build and save the keyword engine beside the index as the first `ssehub serve` would (searchapi/saved.py), so
+    the figures are those of a normal start; the seconds it took (0 when already saved)."""
+    from searchapi.keyword import LiveKeyword
+    from searchapi.search import SAVED_DIR
+    from ssehub.store import Store
+
+    store = Store(folder / "ssehub.db")
+    try:
+        saved = folder / "index" / SAVED_DIR / f"keyword-{store.keyword_stamp()}"
+        if saved.exists():
+            return 0.0
+        t0 = time.perf_counter()
+        LiveKeyword(store, folder / "index" / SAVED_DIR).get()
+        log(f"  keyword engine built and saved in {time.perf_counter() - t0:.1f} s")
+        return round(time.perf_counter() - t0, 1)
+    finally:
+        store.close()
+
+
 def run(
     size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print, workers: int = 1
 ) -> dict[str, Any]:
@@ -137,18 +205,23 @@ def run(
     folder = perf_corpus.build(size, log=log)
     manifest = json.loads((folder / "index" / "manifest.json").read_text())
     out: dict[str, Any] = {"size": size, "workers": workers, "build_s": round(time.perf_counter() - t0, 1), "index": manifest.get("index"),
-                           "recall_at_10": round(perf_corpus.recall_at_10(folder), 3)}
+                           "keyword_save_s": prepare(folder, log)}
+    recall = perf_corpus.recalls(folder)
+    out["recall_at_10"], out["recall_at_10_served"] = round(recall[10], 3), round(recall[1000], 3)
     server = Server(folder, workers)
     try:
         out |= {"ready_s": round(server.ready_s, 2), "first_search_s": round(server.first_search_s, 2),
-                "rss_ready_mb": round(rss_mb(server.proc.pid))}
+                "warm_s": round(server.warm_s, 2), "rss_ready_mb": round(rss_mb(server.proc.pid))}
         for mode in MODES:
             out[mode] = latencies(server.url, mode, requests)
             log(f"  {size}: {mode} {out[mode]}")
         if load_seconds > 0:
-            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", queries(1)))
-            log(f"  {size}: load {out['load']}")
+            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", unique_queries(20_000, 5)))
+            log(f"  {size}: load, unique queries {out['load']}")
+            out["load_mixed"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", mixed_queries(20_000, 5, skip=20_000)))
+            log(f"  {size}: load, mixed queries {out['load_mixed']}")
         out["rss_mb"] = round(rss_mb(server.proc.pid))
+        out["pss_mb"] = round(pss_mb(server.proc.pid))
         out["server_errors"] = server.error_summary()
     finally:
         server.close()

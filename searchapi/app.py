@@ -76,8 +76,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             app.state.harvests.stop_all()
             stop.set()
             warm.join(timeout=WARM_JOIN_SECONDS)
-            if warm.is_alive():  # still building at shutdown: leave the connections to the process exit
-                log.warning("search warm-up still running at shutdown; the store is left open")
+            # A background rebuild (after a write) reads the store too: closing a connection another thread reads
+            # from crashes the process, so wait for them as for the warm-up.
+            rebuilt = searcher.catalog.join(WARM_JOIN_SECONDS) and searcher.keyword.join(WARM_JOIN_SECONDS)
+            if warm.is_alive() or not rebuilt:  # still building at shutdown: leave the connections to the process exit
+                log.warning("search warm-up or rebuild still running at shutdown; the store is left open")
             else:
                 store.close()
 

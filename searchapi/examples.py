@@ -24,7 +24,8 @@ DOCUMENT = {
 SDGS = [{"sdg": 1, "short": "No poverty", "title": "End poverty in all its forms everywhere", "colour": "#E5243B", "documents": 14}]
 STATS = {"documents": 39, **FACETS}
 TAG = {"sdgs": [{"sdg": 5, "score": 0.81, "evidence": "Women cooperatives improve gender equality."}]}
-HEALTH = {"status": "ok", "documents": 39, "chunks": 412, "index": {"model": "all-MiniLM-L6-v2", "dim": 384, "count": 412}}
+HEALTH = {"status": "ok", "documents": 39, "chunks": 412, "index": {"model": "all-MiniLM-L6-v2", "dim": 384, "count": 412},
+          "warm": {"catalog": True, "keyword": True}}
 SOURCE = {"id": "unsse", "name": "UNTFSSE Knowledge Hub", "kind": "feed", "url": "https://unsse.org/feed/", "enabled": True,
           "delay": 1.0, "languages": ["en"], "in_file": True, "origin": "yaml", "document_count": 120,
           "last_run": {"id": 7, "status": "finished", "started_at": "2024-05-02T10:00:00+00:00",

@@ -15,17 +15,27 @@ current data version exists (built like the catalog: in the request when small, 
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
+from collections.abc import Sequence
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 
+from searchapi import saved
+from searchapi.catalog import distinct
+from searchapi.typo import SortedTerms
 from searchapi.versioned import Versioned
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 SYNC_REBUILD_MAX = 2_000  # chunks rebuilt in the request; 10k took 1.3 s, too long to add to the first search after a write
+# Engines of at least this many chunks are saved beside the index and loaded from there (numpy mmap) at the next start:
+# building one reads and counts every row (11 s at 100k passages, ~2 min at 1M), loading it takes well under a second.
+SAVE_MIN = 20_000
+ARRAYS = ("rowids", "indptr", "rows", "values")
 K1, B = 1.2, 0.75  # fts5_aux.c's constants
 WEIGHTS = (2.0, 1.0)  # title, text: Store.keyword_chunks's bm25(chunks_fts, 2.0, 1.0)
 BATCH = 4096  # rows counted at a time: bounds the memory of the token lists
@@ -50,6 +60,8 @@ def plain_forms(match: str) -> list[str] | None:
 
 class KeywordEngine:
     """bm25 contributions by term: chunk rows `rows[indptr[t]:indptr[t+1]]` get `values[...]` for term t."""
+
+    stamp = ""  # the keyword table's fingerprint (Store.keyword_stamp) when known: equal stamps, equal engines
 
     def __init__(self, schema: str, table: list[tuple[int, str, str]], version: int) -> None:
         self.version = version
@@ -106,6 +118,47 @@ class KeywordEngine:
     def __len__(self) -> int:
         return len(self.rowids)
 
+    def has_any(self, forms: Sequence[str]) -> bool | None:
+        """Whether any of the forms is an indexed term (typo.Vocabulary); None for forms FTS5 would tokenize itself."""
+        if not all(TOKEN.fullmatch(f) for f in forms):
+            return None
+        return any(f in self.vocab for f in forms)
+
+    def terms(self, first: str, min_length: int, max_length: int) -> list[tuple[str, int]]:
+        """Store.vocabulary from memory (typo.Vocabulary): terms starting with `first` in a length range, with their
+        chunk counts."""
+        sorted_terms = self.__dict__.get("_sorted")
+        if sorted_terms is None:  # built on the first typo of this engine; two racing threads build the same
+            counts = np.diff(self.indptr).tolist()
+            sorted_terms = self._sorted = SortedTerms(dict(zip(self.vocab, counts, strict=True)))
+        return sorted_terms.terms(first, min_length, max_length)
+
+    def at(self, version: int) -> KeywordEngine:
+        """The same engine (shared arrays) for a later data version whose keyword table is unchanged."""
+        out = copy.copy(self)
+        out.version = version
+        return out
+
+    def save(self, folder: Path) -> Path:
+        """Write the engine under `folder` for `load` (its stamp names it)."""
+        meta = {"schema": self.schema, "vocab": list(self.vocab), "odd": self._odd}
+        return saved.save(folder, "keyword", self.stamp, {name: getattr(self, name) for name in ARRAYS}, meta)
+
+    @classmethod
+    def load(cls, folder: Path, stamp: str, version: int) -> KeywordEngine | None:
+        """The engine saved under `folder` for this stamp (arrays memory-mapped), or None."""
+        found = saved.load(folder, "keyword", stamp, ARRAYS)
+        if found is None:
+            return None
+        arrays, meta = found
+        engine = cls.__new__(cls)
+        engine.version, engine.schema, engine.stamp = version, meta["schema"], stamp
+        for name in ARRAYS:
+            setattr(engine, name, arrays[name])
+        engine.vocab = {w: i for i, w in enumerate(meta["vocab"])}
+        engine._odd = dict(meta["odd"])
+        return engine
+
     def top(self, match: str, limit: int) -> list[tuple[int, float]] | None:
         """Store.keyword_chunks's answer (score desc, chunk id asc), or None when the expression is not plain forms."""
         forms = plain_forms(match)
@@ -134,7 +187,10 @@ class KeywordEngine:
             return []
         postings = sum(len(r) for r in touched)
         # every matching row scores > 0 (idf >= 1e-6), so the matches are the non-zero entries
-        cand = np.unique(np.concatenate(touched)) if postings < len(scores) // 8 else np.flatnonzero(scores)
+        if postings < len(scores) // 64:
+            cand = distinct(np.concatenate(touched))
+        else:
+            cand = np.flatnonzero(scores)
         sc = scores[cand]
         if len(cand) > limit:
             kth = np.partition(sc, len(sc) - limit)[len(sc) - limit]
@@ -145,15 +201,44 @@ class KeywordEngine:
         return list(zip(ids[order].tolist(), sc[order].tolist(), strict=True))
 
 
+
 class LiveKeyword(Versioned[KeywordEngine]):
-    """The engine of the store's current data version, or FTS5 while none is ready (searchapi/versioned.py)."""
+    """The engine of the store's current data version, or FTS5 while none is ready (searchapi/versioned.py).
+
+    A commit that leaves the keyword table as it was (tags, curator edits, harvest bookkeeping) keeps the engine: its
+    stamp is compared first. With a `folder`, large engines are saved there and the next process loads them.
+    """
 
     thread_name = "ssehub-keyword"
     what = "keyword engine"
 
+    def __init__(self, store: Store, folder: Path | None = None) -> None:
+        super().__init__(store)
+        self.folder = folder
+
     def build(self, version: int) -> KeywordEngine:
-        """The keyword engine, read from the store now."""
-        return KeywordEngine(*self.store.keyword_rows(), version)
+        """The keyword engine: the current one when its table is unchanged, else a saved one, else read from the store."""
+        stamp = self.store.keyword_stamp()
+        current = self._value
+        if current is not None and current.stamp == stamp:
+            return current.at(version)
+        if self.folder is not None:
+            try:
+                loaded = KeywordEngine.load(self.folder, stamp, version)
+            except Exception:  # a damaged or foreign file: build afresh (and overwrite it)
+                log.exception("cannot load the saved keyword engine from %s", self.folder)
+                loaded = None
+            if loaded is not None:
+                log.info("keyword engine loaded from %s (%d chunks)", self.folder, len(loaded))
+                return loaded
+        engine = KeywordEngine(*self.store.keyword_rows(), version)
+        engine.stamp = stamp
+        if self.folder is not None and len(engine) >= SAVE_MIN and stamp == self.store.keyword_stamp():
+            try:
+                engine.save(self.folder)
+            except OSError as exc:  # a read-only folder: serve it anyway
+                log.warning("cannot save the keyword engine to %s: %s", self.folder, exc)
+        return engine
 
     def sync_max(self) -> int:
         """SYNC_REBUILD_MAX, read at call time (tests lower it)."""

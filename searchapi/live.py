@@ -55,7 +55,7 @@ class LiveIndex:
 
     def _load(self, stamp: tuple[int, int]) -> None:
         try:
-            index, manifest = load_index(self.folder)
+            index, manifest = load_index(self.folder, mmap=True)  # vectors paged in, shared by workers
         except IndexNotBuilt:
             return
         except Exception as exc:  # a half-copied or foreign file must not take search down

@@ -75,6 +75,7 @@ _helper_slots = threading.BoundedSemaphore(HELPERS)
 # Query embeddings (1.5 kB), typo corrections and keyword pools (16 kB per 1000 chunks) kept: a query's next pages,
 # facet clicks and exports repeat it. Worst case ~70 MB with every entry a 1000-chunk pool.
 QUERY_CACHE = 4096
+SAVED_DIR = "saved"  # under the index folder: arrays built from the store, loaded by the next process (searchapi/saved.py)
 
 
 def dense_floor(model: str) -> float:
@@ -105,7 +106,8 @@ class Searcher:
         self.live = LiveIndex(index_dir)
         self.crosslingual = CrossLingual(index_dir)  # the third hybrid signal (searchapi/crosslingual.py)
         self.catalog = LiveCatalog(store)
-        self.keyword = LiveKeyword(store)  # in-memory bm25 (searchapi/keyword.py), FTS5 until built
+        # in-memory bm25 (searchapi/keyword.py), FTS5 until built; large ones saved beside the index for the next start
+        self.keyword = LiveKeyword(store, index_dir / SAVED_DIR)
         self._cache = Lru(QUERY_CACHE)  # query embeddings, typo corrections, keyword pools
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
@@ -209,7 +211,7 @@ class Searcher:
         if mode == "semantic" or parsed.empty:
             return parsed
         key = ("typo", self.store.data_version(), parsed.terms)  # the vocabulary changes only with a commit
-        fixed = self._cache.get(key, lambda: corrections(parsed.terms, self.store))
+        fixed = self._cache.get(key, lambda: corrections(parsed.terms, self.store, self.keyword.get()))
         return parsed.with_terms(tuple(dict.fromkeys(fixed.get(t, t) for t in parsed.terms))) if fixed else parsed
 
     def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
@@ -366,7 +368,10 @@ class Searcher:
     def _fold_attachments(self, ids: list[str]) -> list[str]:
         """The ranking with a page and its own attachment (its PDF) in one slot: the better ranked of the two stays,
         the other is listed among its locations (see `_hits`)."""
-        parents = self.store.attachment_parents(ids)
+        catalog = self.catalog.get()
+        parents = catalog.attachment_parents(ids) if catalog is not None else None
+        if parents is None:
+            parents = self.store.attachment_parents(ids)
         if not parents:
             return ids
         children: dict[str, set[str]] = {}
@@ -390,7 +395,9 @@ class Searcher:
         URLs, where near-duplicates were folded into it, and its page or attachments, one of which a search folds into it.
         """
         brief = self.store.documents_brief(ids)
-        locations = self.store.other_locations([d for d in ids if d in brief])
+        catalog = self.catalog.get()
+        found = [d for d in ids if d in brief]
+        locations = self.store.other_locations(catalog.maybe_linked(found) if catalog is not None else found)
         out: list[dict[str, Any]] = []
         for doc_id in ids:
             row = brief.get(doc_id)

@@ -22,7 +22,16 @@ def _matches(text: str, marks: Collection[str]) -> list[tuple[int, int]]:
     if not marks:
         return []
     marks = frozenset(marks)
-    return [m.span() for m in _WORD.finditer(text) if not marks.isdisjoint(forms(m.group()))]
+    marked: dict[str, bool] = {}  # per distinct word: a passage repeats its words, each is looked up once
+    spans = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        hit = marked.get(word)
+        if hit is None:
+            hit = marked[word] = not marks.isdisjoint(forms(word))
+        if hit:
+            spans.append(m.span())
+    return spans
 
 
 def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, int]:

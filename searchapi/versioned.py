@@ -36,6 +36,7 @@ class Versioned(Generic[T]):
         self._value: T | None = None
         self._building = threading.Lock()
         self._failed_version: int | None = None
+        self._thread: threading.Thread | None = None
 
     def build(self, version: int) -> T:
         """The value, read from the store now."""
@@ -59,9 +60,22 @@ class Versioned(Generic[T]):
             with self._building:
                 self._rebuild_if_stale()
         elif self._building.acquire(blocking=False):
-            threading.Thread(target=self._background, name=self.thread_name, daemon=True).start()
+            self._thread = threading.Thread(target=self._background, name=self.thread_name, daemon=True)
+            self._thread.start()
         current = self._value
         return current if current is not None and current.version == version else None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a value exists (of any data version): searches are served from memory, not SQLite."""
+        return self._value is not None
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a background rebuild (before the store is closed); whether none is running."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def _background(self) -> None:
         try:

@@ -944,6 +944,76 @@ class Store:
 
     # ==== end of keyword engine section ====
 
+    # --- search at scale (session 3) ---
+
+    def bulk_load_analysed(
+        self, documents: Sequence[dict[str, Any]], chunks: Sequence[tuple[int, str, int, str, str, bytes, str]],
+        tags: Sequence[tuple[str, int, float]], keyword_rows: Sequence[tuple[int, str, str]],
+    ) -> None:
+        """`bulk_load` with the chunks' keyword rows (rowid, title, text) already analysed by the caller (the bench's
+        synthetic corpus analyses each distinct word once instead of every word of a million passages)."""
+        from ssehub.models import content_hash
+
+        stamp = now()
+        with self.transaction():
+            self.db.conn.executemany(
+                """INSERT INTO documents (id, source_id, url, title, text, lang, published, year, type, hash, indexed_hash,
+                                          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(d["id"], d["source_id"], d.get("url", ""), d.get("title", ""), d["text"], d.get("lang", ""),
+                  d.get("published"), year_of(d.get("published")), d.get("type", "other"), content_hash(d["text"]),
+                  content_hash(d["text"]), stamp, stamp) for d in documents],
+            )
+            self.db.conn.executemany(
+                "INSERT INTO chunks (id, document_id, seq, text, hash, embedding, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c[0], c[1], c[2], c[4], content_hash(c[4]), c[5], c[6]) for c in chunks],
+            )
+            self.db.conn.executemany("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", keyword_rows)
+            self.db.conn.executemany(
+                "INSERT INTO sdg_tags (document_id, sdg, score, origin) VALUES (?, ?, ?, 'auto')", [tuple(t) for t in tags]
+            )
+
+    def keyword_stamp(self) -> str:
+        """A fingerprint of the keyword table's content: its schema, FTS5's structure record (whose cookie grows with
+        every write to the table) and its averages record (row and token totals). Equal stamps, equal bm25 inputs."""
+        import hashlib
+
+        db = self.db
+        own = not db.conn.in_transaction
+        if own:
+            db.execute("BEGIN")  # one snapshot of the three
+        try:
+            schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+            blocks = db.execute("SELECT id, block FROM chunks_fts_data WHERE id IN (1, 10) ORDER BY id").fetchall()
+        finally:
+            if own:
+                db.execute("COMMIT")
+        digest = hashlib.sha256((schema[0] if schema else "").encode())
+        for rowid, block in blocks:
+            digest.update(b"%d:%d:" % (rowid, len(block)) + bytes(block))
+        return digest.hexdigest()[:32]
+
+    def catalog_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """`catalog_rows` plus, in the same read transaction, the documents that search hits have links for:
+        parents: (attachment id, its page's id); copies: (document id,) of documents with another URL in `locations`;
+        active: [(number of active documents,)] (`counts()["documents"]`, which /health reports)."""
+        db = self.db
+        own = not db.conn.in_transaction
+        if own:
+            db.execute("BEGIN")
+        try:
+            rows = self.catalog_rows()
+            rows["parents"] = db.execute("SELECT id, parent_id FROM documents WHERE parent_id IS NOT NULL").fetchall()
+            rows["copies"] = db.execute(
+                "SELECT DISTINCT l.document_id FROM locations l JOIN documents d ON d.id = l.document_id WHERE l.url != d.url"
+            ).fetchall()
+            rows["active"] = db.execute("SELECT COUNT(*) FROM documents WHERE status = 'active'").fetchall()
+        finally:
+            if own:
+                db.execute("COMMIT")
+        return rows
+
+    # --- end of search at scale (session 3) ---
+
 
 def _begin_immediate(conn: sqlite3.Connection, wait: float = 30.0) -> None:
     """BEGIN IMMEDIATE, retried while another statement of this connection holds an older snapshot.

@@ -115,3 +115,22 @@ def test_a_large_hnsw_add_uses_every_core_then_searches_on_one() -> None:
     assert len(index) == PARALLEL_ADD_MIN
     found = index.search(vectors[:50], 1)[1][:, 0]
     assert np.mean(found == np.arange(50) + 5) >= 0.95  # each vector finds itself
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_mapped_index_answers_as_the_read_one_and_survives_a_new_save(tmp_path: Path, kind: str) -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = FaissIndex(32, kind=kind)  # type: ignore[arg-type]
+    index.add(np.arange(10, 3010, dtype=np.int64), vectors)
+    save_index(index, tmp_path, "m")
+    read, _ = load_index(tmp_path)
+    mapped, manifest = load_index(tmp_path, mmap=True)
+    assert manifest["index"]["kind"] == kind and len(mapped) == 3000
+    queries = vectors[:20] + 0.01
+    assert np.array_equal(read.search(queries, 10)[1], mapped.search(queries, 10)[1])
+    other = FaissIndex(32, kind="flat")
+    other.add(np.arange(5, dtype=np.int64), vectors[:5])
+    save_index(other, tmp_path, "m")  # renamed over the mapped file: the mapping keeps the old one
+    assert np.array_equal(read.search(queries, 10)[1], mapped.search(queries, 10)[1])
