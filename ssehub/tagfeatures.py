@@ -175,19 +175,9 @@ def goal_lexical_features(goal_sims: np.ndarray) -> np.ndarray:
     return np.stack([goal_sims, zscore(goal_sims)], axis=2)
 
 
-def word_for_word(text: str, lang: str, dictionary: dict[str, str]) -> str:
-    """A French or Spanish text as English words, stem by stem through `dictionary` (unknown words kept as they are).
-
-    Word order and grammar are lost; what survives is the SDG vocabulary, enough for the keyword queries' single
-    words and many of their short phrases ("women", "climate change", "drinking water").
-    """
-    ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
-    return " ".join(dictionary.get(s, w) for s, w in zip(stems(text, lang), ws, strict=True))
-
-
 def keyword_features(matcher: Matcher, texts: Sequence[str], english: np.ndarray) -> np.ndarray:
     """(n, 17, systems + 1): log(1 + matched queries) per system and the goal's share of all matches (English
-    texts, or texts put into English words first: `word_for_word`)."""
+    texts, or French/Spanish ones glossed into English first: `ssehub.gloss`)."""
     systems = matcher.systems
     out = np.zeros((len(texts), 17, len(systems) + 1), np.float32)
     for i, text in enumerate(texts):

@@ -1,6 +1,6 @@
-"""SDG tagger: passage similarity to the UN goal/target texts, stemmed word overlap with them (en/fr/es) and public
-keyword queries (English; French/Spanish read into English word for word), scored by small logistic models fitted on
-the labelled dev set (`scripts/build_tagger_data.py`).
+"""SDG tagger: passage similarity to the UN goal/target texts, stemmed word overlap with them and public keyword
+queries (French/Spanish passages read as their English gloss), scored by small logistic models fitted on the labelled
+dev set (`scripts/build_tagger_data.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from ssehub import sdg
 from ssehub import tagfeatures as tf
+from ssehub.gloss import Glosser, default_glosser
 from ssehub.sdgquery import Matcher, default_matcher
 from ssehub.settings import Settings
 
@@ -31,11 +32,10 @@ PROTOTYPE_LANGS = ("en", "fr", "es")
 EVIDENCE_CHARS = 300
 PROTOTYPE_FILE = "data/sdg_prototypes.npz"  # vectors of `prototypes()` for the packaged model
 PARAMS_FILE = "data/sdg_tagger.json"  # the fitted models for the packaged model
-ALIGN_FILE = "data/sdg_align.json"  # French/Spanish stem -> English word, from the parallel UN texts
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # ssehub.embed.DEFAULT_MODEL, not imported: embed is owned elsewhere and may change
-# Which fitted model scores a passage, by its language: French and Spanish passages reach the English keyword
-# queries word for word (`tagfeatures.word_for_word`) and the UN-text word overlap in their own language, and get
-# the English model with a per-language threshold offset; any other language gets relative similarities alone.
+# Which fitted model scores a passage, by its language: French and Spanish passages are featurised as their English
+# gloss (`Tagger.english_view`) and get the English model with a per-language threshold offset; any other language
+# gets relative similarities alone.
 MODEL_OF_LANG = {"en": "full", "fr": "full", "es": "full"}
 MAX_DOCUMENT_TAGS = 4  # demo documents serve 1-2 goals; a long text may serve more, rarely more than four
 # A document-level tag needs a score within DOCUMENT_RATIO of the document's best tag (below, it is a goal touched
@@ -78,13 +78,6 @@ def _prototypes() -> tuple[tuple[int, str, str, str], ...]:
         for ind in sdg.indicators(lang).values():
             out.append((sdg.goal_of(ind["target"]), ind["target"], ind["text"], lang))
     return tuple(out)
-
-
-@cache
-def alignment() -> dict[str, dict[str, str]]:
-    """The shipped French/Spanish -> English word lists ({} for a language without one)."""
-    path = resources.files("ssehub").joinpath(ALIGN_FILE)
-    return json.loads(path.read_text(encoding="utf-8"))["languages"] if path.is_file() else {}
 
 
 @cache
@@ -168,7 +161,7 @@ class Tagger:
         self.proto_vecs = prototype_vectors(embedder, [p[2] for p in protos], cache_dir)
         self._is_title = np.array([p[1] == "" for p in protos])
         self.lexicon = default_lexicon()
-        self.dictionaries = alignment()
+        self.glosser: Glosser = default_glosser()
         self._keep: np.ndarray | None = None  # prototypes left out (evaluation on held-out UN texts)
         self._goal_mats = self.lexicon.goal_matrices(self.proto_goal)
         if self.params.get("model") not in (None, embedder.name):
@@ -181,6 +174,7 @@ class Tagger:
         twin.__dict__.update(self.__dict__)
         twin._keep = np.array([t != code for t in self.proto_target])
         twin._goal_mats = self.lexicon.goal_matrices(self.proto_goal, twin._keep)
+        twin.glosser = self.glosser.without_target(code)
         return twin
 
     # -- features ---------------------------------------------------------------------------
@@ -191,21 +185,47 @@ class Tagger:
 
     def features(self, texts: Sequence[str], vectors: np.ndarray,
                  langs: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(features (passages, 17, F), language of each passage); names in `feature_names()`."""
+        """(features (passages, 17, F), language of each passage); names in `feature_names()`.
+
+        A French or Spanish passage is featurised as its English gloss (`ssehub.gloss`): the embedding model and the
+        keyword queries read English, and the models were fitted on English rows. Its language is still returned,
+        so that its own threshold offset applies.
+        """
         lang = np.array(list(langs) if langs is not None else [tf.language(t) for t in texts])
-        sims = self.similarities(vectors)
-        lex = self.lexicon.similarities(texts, lang)
+        view_texts, view_langs, view_vecs = self.english_view(texts, lang, vectors)
+        sims = self.similarities(view_vecs)
+        lex = self.lexicon.similarities(view_texts, view_langs)
+        glex = self.lexicon.goal_similarities(view_texts, view_langs, self._goal_mats)
         goal, title = self.proto_goal, self._is_title
         if self._keep is not None:
             sims, lex, goal, title = sims[:, self._keep], lex[:, self._keep], goal[self._keep], title[self._keep]
-        # French and Spanish reach the English keyword queries word for word; other languages do not reach them.
-        kw_texts = [t if lg == "en" else tf.word_for_word(t, lg, self.dictionaries[lg]) if lg in self.dictionaries
-                    else "" for t, lg in zip(texts, lang, strict=True)]
+        english = view_langs == "en"  # the keyword queries are English-only
+        kw_texts = [t if en else "" for t, en in zip(view_texts, english, strict=True)]
+        # French and Spanish put the adjective after the noun ("changement climatique" -> "change climate"): the gloss
+        # read backwards as well gives the queries' phrases ("climate change") their English order (tune half: 4-5
+        # more right goals first per 100 UN texts). The queries count each match once, so no word counts twice.
+        kw_texts = [f"{t} {' '.join(reversed(t.split()))}" if g else t
+                    for t, g in zip(kw_texts, view_langs != lang, strict=True)]
         # Goal-level word overlap comes last so that the column numbers of older weight files stay valid.
         feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal),
-                 tf.keyword_features(self.matcher, kw_texts, np.array([bool(t) for t in kw_texts])),
-                 tf.goal_lexical_features(self.lexicon.goal_similarities(texts, lang, self._goal_mats))]
+                 tf.keyword_features(self.matcher, kw_texts, english),
+                 tf.goal_lexical_features(glex)]
         return np.concatenate(feats, axis=2), lang
+
+    def english_view(self, texts: Sequence[str], langs: np.ndarray,
+                     vectors: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(texts, languages, vectors) with each French/Spanish passage replaced by its English gloss (embedded here);
+        a passage whose gloss is empty stays as it is."""
+        glosses = [self.glosser.gloss(t, str(lg)) for t, lg in zip(texts, langs, strict=True)]
+        rows = [i for i, g in enumerate(glosses) if g]
+        if not rows:
+            return list(texts), langs, vectors
+        view_texts, view_langs = list(texts), [str(lg) for lg in langs]
+        view_vecs = np.array(vectors, dtype=np.float32, copy=True)
+        view_vecs[rows] = self.embedder.encode([glosses[i] for i in rows], kind="passage", batch_size=16)
+        for i in rows:
+            view_texts[i], view_langs[i] = glosses[i], "en"
+        return view_texts, np.array(view_langs), view_vecs
 
     def feature_names(self) -> list[str]:
         """Names of the feature columns, in order."""

@@ -134,22 +134,6 @@ def test_goal_lexicon_pools_a_goals_words_and_hides_a_held_out_target() -> None:
     assert not lexicon.goal_similarities(["xyz"], ["fr"], lexicon.goal_matrices(goals)).any()
 
 
-def test_french_and_spanish_reach_the_keyword_queries_word_for_word() -> None:
-    from ssehub.tagfeatures import word_for_word
-    from ssehub.tagger import alignment
-
-    words = alignment()
-    assert word_for_word("La pauvreté des femmes", "fr", words["fr"]).split()[1:] == ["poverty", "des", "women"]
-    assert "water" in word_for_word("El agua potable", "es", words["es"]).split()
-    tagger = Tagger(HashingEmbedder())
-    names = tagger.feature_names()
-    kw = [i for i, n in enumerate(names) if n.startswith("kw_")]
-    texts = ["La lutte contre la pauvreté et la faim des femmes rurales.", "Die Armut der Frauen auf dem Land."]
-    feats, langs = tagger.features(texts, tagger.embedder.encode(texts))
-    assert list(langs) == ["fr", "other"]
-    assert feats[0][:, kw].sum() > 0 and feats[1][:, kw].sum() == 0  # no word list for German
-
-
 def test_french_and_spanish_thresholds_carry_their_calibration() -> None:
     tagger = Tagger(HashingEmbedder())
     full = tagger.params["full"]

@@ -1,0 +1,87 @@
+"""French/Spanish -> English glosses for the SDG tagger: alignment, cognates, the English view, `ssehub tag` in fr/es."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ssehub.embed import HashingEmbedder
+from ssehub.gloss import align, align_pairs, cognate, default_glosser, english_words, segments
+from ssehub.tagger import Tagger
+
+
+def test_ibm_model_one_separates_words_that_always_appear_together_elsewhere() -> None:
+    pairs = [(["maison", "bleu"], ["house", "blue"]), (["maison"], ["house"]), (["ciel", "bleu"], ["sky", "blue"]),
+             (["ciel"], ["sky"])]
+    lexicon = align_pairs(pairs)
+    assert lexicon == {"maison": "house", "bleu": "blue", "ciel": "sky"}
+
+
+def test_shipped_lexicon_knows_the_sdg_vocabulary() -> None:
+    glosser = default_glosser()
+    assert glosser.gloss("La pauvreté des femmes rurales", "fr").split() == ["poverty", "women", "rural"]
+    assert {"water", "drinking"} <= set(glosser.gloss("El agua potable y el saneamiento", "es").split())
+    assert {"climate", "change"} <= set(glosser.gloss("les changements climatiques", "fr").split())
+    assert glosser.gloss("Die Armut der Frauen", "de") == ""  # no lexicon for German
+    assert len(glosser.lexicon("fr")) > 800 and len(glosser.lexicon("es")) > 800  # session 2 shipped ~300 pairs
+
+
+def test_cognates_turn_latinate_words_into_english_ones() -> None:
+    english = english_words()
+    assert cognate("éducation", "fr", english) == "education"
+    assert cognate("économique", "fr", english) == "economic"  # not the French word the model's vocabulary holds
+    assert cognate("financière", "fr", english) == "financial"
+    assert cognate("económica", "es", english) == "economic"
+    assert cognate("energía", "es", english) == "energy"
+    assert cognate("participar", "es", english) == "participate"
+    assert cognate("pour", "fr", english) is None  # short words are too often false friends
+    assert cognate("zzzzzzz", "es", english) is None
+
+
+def test_a_held_out_target_is_not_aligned_on() -> None:
+    keys = segments("fr", skip_target="5.5")
+    assert ("target", "5.5") not in keys and ("target", "5.4") in keys
+    assert not any(k[0] == "indicator" and k[1].startswith("5.5.") for k in keys)
+    assert align("fr", "5.5") != align("fr")
+    twin = default_glosser().without_target("5.5")
+    assert twin.lexicon("fr") == align("fr", "5.5")
+
+
+def test_french_and_spanish_passages_are_featurised_as_their_english_gloss() -> None:
+    tagger = Tagger(HashingEmbedder())
+    names = tagger.feature_names()
+    kw = [i for i, n in enumerate(names) if n.startswith("kw_")]
+    texts = ["La lutte contre la pauvreté et la faim des femmes rurales.", "Die Armut der Frauen auf dem Land.",
+             "poverty hunger women rural"]
+    feats, langs = tagger.features(texts, tagger.embedder.encode(texts), ["fr", "other", "en"])
+    assert list(langs) == ["fr", "other", "en"]
+    assert feats[0][:, kw].sum() > 0 and feats[1][:, kw].sum() == 0  # no gloss for German
+    # The French passage's features are those of its gloss read as English ("lutte" -> "combat" is one more word).
+    gloss = tagger.glosser.gloss(texts[0], "fr")
+    as_english, _ = tagger.features([gloss], tagger.embedder.encode([gloss]), ["en"])
+    assert np.allclose(feats[0], as_english[0])
+
+
+def test_ssehub_tag_finds_the_goal_of_french_and_spanish_texts(tmp_path: Path) -> None:
+    texts = {
+        "fr-2": "Les paysans de la coopérative ont doublé leurs rendements de maïs grâce à l'agroécologie : la faim "
+        "recule dans les villages et les enfants mangent à leur faim toute l'année.",
+        "es-4": "La escuela comunitaria ofrece educación gratuita y de calidad a niñas y niños de familias pobres, "
+        "con maestros formados y libros para todos los alumnos.",
+        "fr-13": "Face au réchauffement climatique, la commune réduit ses émissions de gaz à effet de serre et "
+        "prépare les habitants aux inondations et aux sécheresses.",
+    }
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps({"id": k, "text": t}) for k, t in texts.items()), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "ssehub", "--data", str(tmp_path), "tag", "--jsonl", str(path)],
+                         check=False, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [o["id"] for o in out] == list(texts)
+    for o in out:
+        assert o["sdgs"] and o["sdgs"][0]["sdg"] == int(o["id"].split("-")[1]), o
+        assert o["sdgs"][0]["evidence"] == " ".join(texts[o["id"]].split())  # evidence in the text's own language
