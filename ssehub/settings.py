@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(200, description="Word-piece tokens per chunk (the model reads at most 256).")
     chunk_overlap: int = Field(40, description="Tokens shared by consecutive chunks.")
     torch_threads: int = Field(1, description="Torch intra-op threads (more than one hurts on 2 cores).")
+    embed_backend: str = Field(
+        "onnx", description="Runs the sentence-transformers model: onnx (ONNX Runtime, same vectors), onnx-int8, or torch; "
+        "onnx uses torch_threads too."
+    )
     sdg_threshold: float = Field(0.0, description="Extra offset on the tagger's per-goal thresholds.")
     curator_keys: str = Field("", description="Comma-separated bearer keys for curator endpoints.")
     cors_origins: str = Field("", description="Comma-separated origins allowed to call read endpoints.")

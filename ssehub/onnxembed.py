@@ -1,0 +1,214 @@
+"""A sentence-transformers model (mean pooling) run by ONNX Runtime, from a graph exported once from its local weights.
+
+The graph (transformer + mean pooling + L2 normalisation, so one call returns the sentence vectors) is exported with
+torch the first time a model is used and cached under `cache_dir()` in a file named by a hash of the weights and of
+the export settings: a changed model or exporter makes a new file, never a stale one. Exports are written to a
+temporary file and renamed, under a file lock, so two processes starting at once export once and never read half a
+file. Later loads need neither torch nor transformers: onnxruntime and the `tokenizers` package only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+# Part of the cache key: change it with anything below that changes the exported or quantised graph.
+EXPORT_SETTINGS = {"version": 1, "opset": 17, "attention": "eager", "pooling": "mean", "normalize": True}
+# Dynamic int8: weights per output channel; 7-bit weights (reduce_range) because without VNNI the AVX2 u8*s8 kernels
+# add pairs of products in 16 bits, which full-range weights can overflow (onnxruntime's quantisation notes).
+# Activations are scaled per batch, so an int8 vector also depends a little on its batch-mates (up to 0.02 a component).
+INT8_SETTINGS = {"per_channel": True, "reduce_range": True, "weights": "QInt8"}
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cache_dir() -> Path:
+    """Where exported graphs are kept: $SSEHUB_ONNX_CACHE, else $XDG_CACHE_HOME/ssehub/onnx (~/.cache/ssehub/onnx)."""
+    if os.environ.get("SSEHUB_ONNX_CACHE"):
+        return Path(os.environ["SSEHUB_ONNX_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssehub" / "onnx"
+
+
+def model_digest(folder: Path) -> str:
+    """Hash of the files that define the model's outputs (weights, config, tokenizer)."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "sentence_bert_config.json"):
+        path = folder / name
+        if path.is_file():
+            h.update(name.encode())
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def mean_pooled(folder: Path) -> bool:
+    """True when the folder is a sentence-transformers model this backend reproduces: transformer, mean pooling."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        pooling = next(m for m in modules if m["type"].endswith("Pooling"))
+        config = json.loads((folder / pooling["path"] / "config.json").read_text())
+    except (OSError, ValueError, StopIteration, KeyError):
+        return False
+    others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+    kinds = {m["type"].rsplit(".", 1)[-1] for m in modules}
+    return bool(config.get("pooling_mode_mean_tokens")) and not others and kinds <= {"Transformer", "Pooling", "Normalize"}
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes (released when the file closes, even if the process dies)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _write_atomically(target: Path, write: Any) -> None:
+    """Call write(tmp_path), then rename onto target: readers see no file or a whole one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the graph from other users of a shared cache
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _export(folder: Path, target: Path) -> None:
+    """Trace the model with torch into an ONNX graph that returns unit-length mean-pooled vectors."""
+    import torch
+    from transformers import AutoModel
+
+    # Eager attention: the SDPA path has Python branches on the mask that a trace would freeze.
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(summed, p=2, dim=1)
+
+    # Traced with padding in the batch, so the graph keeps the masking path (an all-ones mask may be skipped).
+    ids = torch.tensor([[101, 2054, 2003, 1037, 102], [101, 2054, 102, 0, 0]], dtype=torch.long)
+    mask = (ids != 0).long()
+    axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
+    with torch.no_grad():
+        torch.onnx.export(Pooled().eval(), (ids, mask, torch.zeros_like(ids)), str(target), input_names=list(INPUTS),
+                          output_names=["embedding"], dynamic_axes=axes | {"embedding": {0: "batch"}},
+                          opset_version=EXPORT_SETTINGS["opset"], dynamo=False)
+
+
+def _quantise(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.INFO)  # the quantiser logs a line per tensor on the root logger
+    try:
+        quantize_dynamic(str(source), str(target), per_channel=INT8_SETTINGS["per_channel"],
+                         reduce_range=INT8_SETTINGS["reduce_range"], weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def graph_path(folder: Path, name: str, int8: bool = False) -> Path:
+    """The cached graph of a model folder, exported (and quantised) first if missing. Torch is imported only then."""
+    settings = EXPORT_SETTINGS | (INT8_SETTINGS if int8 else {})
+    key = hashlib.sha256(json.dumps([model_digest(folder), settings], sort_keys=True).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{name}-{'int8' if int8 else 'fp32'}-{key}.onnx"
+    if target.is_file():
+        return target
+    with _locked(target.with_suffix(".lock")):
+        if target.is_file():  # another process exported it while this one waited
+            return target
+        t0 = time.perf_counter()
+        if int8:
+            source = graph_path(folder, name, int8=False)
+            _write_atomically(target, lambda tmp: _quantise(source, Path(tmp)))
+        else:
+            _write_atomically(target, lambda tmp: _export(folder, Path(tmp)))
+        log.info("exported %s to %s in %.1f s (once; cached)", name, target, time.perf_counter() - t0)
+    return target
+
+
+class OnnxEmbedder:
+    """The Embedder interface over an exported graph: same tokens, pooling and normalisation as sentence-transformers."""
+
+    def __init__(self, folder: Path, name: str, int8: bool = False, threads: int = 1) -> None:
+        # The tokenizer's own thread pool would compete with the workers and cannot survive their fork.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from tokenizers import Tokenizer
+
+        self.folder, self.int8, self.threads = folder, int8, threads
+        self.backend = "onnx-int8" if int8 else "onnx"
+        # fp32 vectors match torch's to ~1e-7 cosine (tests/test_embed_backend.py), so they share the model's id and its
+        # stored vectors; int8 vectors differ by ~1e-2 and get an id of their own, so the two never mix in one index.
+        self.name = f"{name}-int8" if int8 else name
+        self.path = graph_path(folder, name, int8)
+        bert = json.loads((folder / "sentence_bert_config.json").read_text()) if (folder / "sentence_bert_config.json").is_file() else {}
+        self.max_tokens = int(bert.get("max_seq_length", 256))
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)  # to the longest in the batch
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self.session = self._session(threads)
+        self.dim = int(self.session.get_outputs()[0].shape[1] or self.encode(["dimension"]).shape[1])
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(threads, 1)
+        options.inter_op_num_threads = 1
+        # Idle pool threads would spin on the other core, which the index workers or the server need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def set_threads(self, threads: int) -> None:
+        """Rebuild the session with another intra-op thread count (a forked worker must: pool threads do not fork)."""
+        self.threads = threads
+        self.session = self._session(threads)
+
+    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
+        """Embed texts in length-sorted batches (as sentence-transformers does); rows in the order given."""
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([str(t) for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: -sum(encodings[i].attention_mask))
+        out: np.ndarray | None = None
+        for start in range(0, len(order), batch_size):
+            part = order[start : start + batch_size]
+            width = max(sum(encodings[i].attention_mask) for i in part)
+            feed = {name: np.asarray([getattr(encodings[i], attr)[:width] for i in part], dtype=np.int64)
+                    for name, attr in zip(INPUTS, ("ids", "attention_mask", "type_ids"), strict=True)}
+            vectors = self.session.run(None, feed)[0]
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[part] = vectors
+        assert out is not None
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts without special tokens, as the model will see them (before truncation)."""
+        return [len(e.ids) for e in self._counter.encode_batch([str(t) for t in texts], add_special_tokens=False)]

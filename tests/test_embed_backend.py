@@ -1,0 +1,172 @@
+"""The ONNX Runtime embedding backend: torch's vectors, a cached export safe across processes, its own id when int8."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer import pipeline
+from ssehub import onnxembed
+from ssehub.ann import read_manifest
+from ssehub.embed import SentenceTransformerEmbedder, embedder_backend, load_embedder
+from ssehub.errors import ConfigError
+from ssehub.models import Document
+from ssehub.settings import Settings
+from ssehub.store import Store
+from ssehub.tagger import Tagger
+
+ROOT = Path(__file__).resolve().parents[1]
+# Real texts of the kinds the model sees: passages with a title, a long one past the 256-token limit, a short query,
+# accents, and an empty string.
+TEXTS = [
+    ("Women's cooperatives in rural Burkina Faso. Shea butter cooperatives give women income, credit and a voice in "
+     "village decisions; members pool their harvest and sell it at a fair price to cosmetics firms in Europe."),
+    "Coopératives d'habitat : les habitants gèrent ensemble leur immeuble et en partagent les charges.",
+    "fair trade cocoa",
+    "Participatory budgeting lets residents decide how part of a municipal budget is spent. " * 30,
+    ("The social and solidarity economy employs about 6.3% of the workforce of the European Union, in cooperatives, "
+     "mutual societies, associations and foundations."),
+    "",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> onnxembed.OnnxEmbedder:
+    embedder = load_embedder(Settings(embed_backend="onnx"))
+    assert isinstance(embedder, onnxembed.OnnxEmbedder)
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def int8_embedder() -> onnxembed.OnnxEmbedder:
+    embedder = load_embedder(Settings(embed_backend="onnx-int8"))
+    assert isinstance(embedder, onnxembed.OnnxEmbedder)
+    return embedder
+
+
+def test_fp32_onnx_gives_the_torch_vectors_and_shares_their_id(torch_embedder: SentenceTransformerEmbedder,
+                                                                 onnx_embedder: onnxembed.OnnxEmbedder) -> None:
+    want = torch_embedder.encode(TEXTS, batch_size=4)
+    got = onnx_embedder.encode(TEXTS, batch_size=4)
+    assert got.shape == want.shape == (len(TEXTS), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(got * want, axis=1)) >= 0.9999
+    # Alone (a query) or in any batch, a text gets the same vector: padding does not leak into the mean.
+    np.testing.assert_allclose(onnx_embedder.encode(TEXTS[2:3], kind="query"), got[2:3], atol=1e-5)
+    np.testing.assert_allclose(onnx_embedder.encode(TEXTS[::-1], batch_size=32)[::-1], got, atol=1e-5)
+    assert onnx_embedder.count_tokens(TEXTS) == torch_embedder.count_tokens(TEXTS)  # the chunker cuts where it did
+    assert (onnx_embedder.name, onnx_embedder.dim, onnx_embedder.max_tokens) == (
+        torch_embedder.name, torch_embedder.dim, torch_embedder.max_tokens)
+    assert embedder_backend(onnx_embedder) == "onnx" and embedder_backend(torch_embedder) == "torch"
+
+
+def test_int8_is_close_but_a_model_of_its_own(torch_embedder: SentenceTransformerEmbedder,
+                                              int8_embedder: onnxembed.OnnxEmbedder) -> None:
+    got, want = int8_embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
+    cosines = np.sum(got * want, axis=1)
+    assert np.min(cosines) > 0.95 and np.max(cosines) < 1 - 1e-4  # near, yet not the same vectors
+    assert int8_embedder.name == f"{torch_embedder.name}-int8" and embedder_backend(int8_embedder) == "onnx-int8"
+    assert int8_embedder.path.stat().st_size < onnxembed.graph_path(int8_embedder.folder, torch_embedder.name).stat().st_size / 3
+
+
+def test_the_export_is_cached_under_a_key_of_weights_and_settings(onnx_embedder: onnxembed.OnnxEmbedder,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = onnx_embedder.path
+    assert path.parent == onnxembed.cache_dir() and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    monkeypatch.setattr(onnxembed, "_export", lambda *a: pytest.fail("exported again"))
+    assert onnxembed.graph_path(onnx_embedder.folder, onnx_embedder.name) == path and path.stat().st_mtime_ns == stamp
+    monkeypatch.setattr(onnxembed, "EXPORT_SETTINGS", onnxembed.EXPORT_SETTINGS | {"opset": 18})
+    with pytest.raises(pytest.fail.Exception, match="exported again"):  # other settings: another file, a new export
+        onnxembed.graph_path(onnx_embedder.folder, onnx_embedder.name)
+
+
+def test_two_processes_exporting_at_once_write_one_whole_file(tmp_path: Path) -> None:
+    # The export is replaced by a slow writer (the real one is exercised above): what is under test is the cache's
+    # lock and rename, which must leave one complete file and one export when two processes start together.
+    code = ("import sys, time; from pathlib import Path; from ssehub import onnxembed\n"
+            "def slow(folder, target):\n"
+            "    with open(target, 'wb') as f:\n"
+            "        for _ in range(10):\n"
+            "            f.write(b'x' * 100_000); f.flush(); time.sleep(0.05)\n"
+            "    print('EXPORTED', flush=True)\n"
+            "onnxembed._export = slow\n"
+            "path = onnxembed.graph_path(Path(sys.argv[1]), 'model')\n"
+            "print('PATH', path, path.stat().st_size)")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    env = {**os.environ, "SSEHUB_ONNX_CACHE": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(model)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    paths = {line.split(" ", 1)[1] for out in outs for line in out.splitlines() if line.startswith("PATH ")}
+    assert len(paths) == 1 and paths.pop().endswith(" 1000000")  # both see the same, whole file
+    assert sum(out.count("EXPORTED") for out in outs) == 1  # the second waited for the first's file
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".lock", ".onnx"]  # no temporary file left
+
+
+def test_a_failing_onnx_backend_falls_back_to_torch_with_a_log_line(monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("export failed: no space left on device")
+
+    monkeypatch.setattr(onnxembed, "OnnxEmbedder", broken)
+    with caplog.at_level(logging.WARNING, logger="ssehub.embed"):
+        embedder = load_embedder(Settings(embed_backend="onnx"))
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert "embedding with torch: the ONNX backend failed (RuntimeError: export failed" in caplog.text
+
+
+def test_an_unknown_backend_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="embed_backend 'tensorrt' is not one of onnx, onnx-int8, torch"):
+        load_embedder(Settings(embed_backend="tensorrt"))
+
+
+def test_index_keeps_vectors_across_fp32_backends_and_reembeds_for_int8(
+        tmp_path: Path, torch_embedder: SentenceTransformerEmbedder, onnx_embedder: onnxembed.OnnxEmbedder,
+        int8_embedder: onnxembed.OnnxEmbedder) -> None:
+    settings = Settings(data_dir=tmp_path, index_workers=0)
+    store = Store(settings.store_path)
+    for i, text in enumerate(TEXTS[:5]):
+        store.upsert_document(Document(id=f"d{i}", source_id="test", title=f"Document {i}", text=text))
+    store.close()
+    tagger = Tagger(onnx_embedder)  # shipped UN-text vectors of the packaged model
+    int8_tagger = copy.copy(tagger)  # the same tagger reading int8 vectors (its own UN-text vectors cost ~1 min to embed)
+    int8_tagger.embedder = int8_embedder
+
+    def run(embedder: object, tagger: Tagger) -> tuple[dict, set[str]]:
+        report = pipeline.index(settings, embedder=embedder, tagger=tagger)  # type: ignore[arg-type]
+        store = Store(settings.store_path)
+        models = {r[0] for r in store.db.execute("SELECT model FROM chunks")}
+        store.close()
+        return report, models
+
+    first, models = run(onnx_embedder, tagger)
+    unique = first["embedded"]  # the long text repeats itself: two of its chunks are one text, embedded once
+    assert 0 < unique < first["chunks"] and first["backend"] == "onnx" and models == {"all-MiniLM-L6-v2"}
+    store = Store(settings.store_path)
+    store.upsert_document(Document(id="d0", source_id="test", title="Document 0", text=TEXTS[0] + " Updated."))
+    store.close()
+    same, _ = run(torch_embedder, tagger)  # torch reads the vectors ONNX stored: only the changed document is embedded
+    assert not same["rebuild"] and same["documents"] == 1 and same["embedded"] == 1
+    switched, models = run(int8_embedder, int8_tagger)
+    assert switched["rebuild"] and switched["embedded"] == unique and models == {"all-MiniLM-L6-v2-int8"}
+    assert read_manifest(settings.index_dir)["model"] == "all-MiniLM-L6-v2-int8"  # search refuses a query from another id
+    back, models = run(onnx_embedder, tagger)
+    assert back["rebuild"] and back["embedded"] == unique and models == {"all-MiniLM-L6-v2"}
