@@ -212,3 +212,23 @@ def test_health_counts_come_from_the_catalog_and_equal_the_stores(search_corpus:
         store.withdraw_document(search_corpus.ids[0])  # a commit: the catalog (and its counts) follow it
         body = client.get("/health").json()
         assert body["documents"] == counts["documents"] - 1 == store.counts()["documents"]
+
+
+def test_ssehub_index_leaves_the_keyword_engine_saved_for_the_next_server(
+        search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ssehub index` ends by saving the engine of a large store, so a new server maps it instead of building it."""
+    from ssehub.cli import prebuild_keyword
+
+    folder = search_corpus.settings.index_dir / SAVED_DIR
+    chunks = search_corpus.store.counts()["chunks"]
+    monkeypatch.setattr(keyword, "SAVE_MIN", chunks + 1)
+    assert prebuild_keyword(search_corpus.settings) == 0  # a small store: built at the first search, nothing saved
+    assert not folder.exists() or not list(folder.glob("keyword-*"))
+    monkeypatch.setattr(keyword, "SAVE_MIN", chunks)
+    assert prebuild_keyword(search_corpus.settings) == chunks
+    stamp = search_corpus.store.keyword_stamp()
+    assert [p.name for p in folder.glob("keyword-*")] == [f"keyword-{stamp}"]
+    built = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    monkeypatch.setattr(keyword.KeywordEngine, "__init__", lambda *a: pytest.fail("built again instead of loaded"))
+    assert built.keyword.build(search_corpus.store.data_version()).stamp == stamp
+    assert prebuild_keyword(search_corpus.settings) == chunks  # an unchanged table: the saved engine is reused
