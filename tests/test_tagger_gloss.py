@@ -42,6 +42,17 @@ def test_cognates_turn_latinate_words_into_english_ones() -> None:
     assert cognate("zzzzzzz", "es", english) is None
 
 
+
+def test_two_word_sse_terms_gloss_as_the_english_term() -> None:
+    """"commerce équitable" is "fair trade" (the English queries' term), not "trade equitable"; the words around it
+    are still glossed one by one, and a phrase split across words that do not form it is not matched."""
+    g = default_glosser()
+    fr = g.gloss("Le Commerce Équitable du cacao renforce la coopérative", "fr").split()
+    assert fr[:2] == ["fair", "trade"] and "trade" not in fr[2:]
+    assert g.gloss("comercio justo y economía solidaria", "es").startswith("fair trade") and "solidarity economy" in \
+        g.gloss("comercio justo y economía solidaria", "es")
+    assert "fair" not in g.gloss("le commerce de détail reste équitable", "fr").split()
+
 def test_a_held_out_target_is_not_aligned_on() -> None:
     keys = segments("fr", skip_target="5.5")
     assert ("target", "5.5") not in keys and ("target", "5.4") in keys
