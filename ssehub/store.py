@@ -841,12 +841,13 @@ class Store:
 
     def bulk_load(
         self, documents: Sequence[dict[str, Any]], chunks: Sequence[tuple[int, str, int, str, str, bytes, str]],
-        tags: Sequence[tuple[str, int, float]] = (),
+        tags: Sequence[tuple[str, int, float]] = (), keyword_rows: Sequence[tuple[int, str, str]] | None = None,
     ) -> None:
         """Insert many new documents, chunks (id, document_id, seq, title, text, embedding, model) and auto tags at once.
 
         For benchmarks and bulk imports of fresh data: no upsert, no per-document transaction, executemany throughout
         (replace_chunks one document at a time is ~10x slower at a million chunks). Chunk hashes are the text's.
+        `keyword_rows` (rowid, title, text), when given, are the chunks' keyword rows already analysed by the caller.
         """
         from ssehub.models import content_hash
 
@@ -863,9 +864,8 @@ class Store:
                 "INSERT INTO chunks (id, document_id, seq, text, hash, embedding, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(c[0], c[1], c[2], c[4], content_hash(c[4]), c[5], c[6]) for c in chunks],
             )
-            self.db.conn.executemany(
-                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", self._analysed_rows(documents, chunks)
-            )
+            rows = self._analysed_rows(documents, chunks) if keyword_rows is None else keyword_rows
+            self.db.conn.executemany("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", rows)
             self.db.conn.executemany(
                 "INSERT INTO sdg_tags (document_id, sdg, score, origin) VALUES (?, ?, ?, 'auto')", [tuple(t) for t in tags]
             )
@@ -952,25 +952,7 @@ class Store:
     ) -> None:
         """`bulk_load` with the chunks' keyword rows (rowid, title, text) already analysed by the caller (the bench's
         synthetic corpus analyses each distinct word once instead of every word of a million passages)."""
-        from ssehub.models import content_hash
-
-        stamp = now()
-        with self.transaction():
-            self.db.conn.executemany(
-                """INSERT INTO documents (id, source_id, url, title, text, lang, published, year, type, hash, indexed_hash,
-                                          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(d["id"], d["source_id"], d.get("url", ""), d.get("title", ""), d["text"], d.get("lang", ""),
-                  d.get("published"), year_of(d.get("published")), d.get("type", "other"), content_hash(d["text"]),
-                  content_hash(d["text"]), stamp, stamp) for d in documents],
-            )
-            self.db.conn.executemany(
-                "INSERT INTO chunks (id, document_id, seq, text, hash, embedding, model) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(c[0], c[1], c[2], c[4], content_hash(c[4]), c[5], c[6]) for c in chunks],
-            )
-            self.db.conn.executemany("INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", keyword_rows)
-            self.db.conn.executemany(
-                "INSERT INTO sdg_tags (document_id, sdg, score, origin) VALUES (?, ?, ?, 'auto')", [tuple(t) for t in tags]
-            )
+        self.bulk_load(documents, chunks, tags, keyword_rows)
 
     def keyword_stamp(self) -> str:
         """A fingerprint of the keyword table's content: its schema, FTS5's structure record (whose cookie grows with

@@ -232,3 +232,21 @@ def test_ssehub_index_leaves_the_keyword_engine_saved_for_the_next_server(
     monkeypatch.setattr(keyword.KeywordEngine, "__init__", lambda *a: pytest.fail("built again instead of loaded"))
     assert built.keyword.build(search_corpus.store.data_version()).stamp == stamp
     assert prebuild_keyword(search_corpus.settings) == chunks  # an unchanged table: the saved engine is reused
+
+
+def test_bulk_load_analyses_keyword_rows_unless_the_caller_did(tmp_path: Path) -> None:
+    """Bulk-loaded chunks get the keyword rows `replace_chunks` would write (per-language stems), or the caller's."""
+    from ssehub.analyze import analyse
+
+    doc = {"id": "d1", "source_id": "s", "title": "Coopératives", "text": "Les coopératives d'habitants", "lang": "fr"}
+    chunk = (7, "d1", 0, "Coopératives", "Les coopératives d'habitants", np.zeros(4, np.float32).tobytes(), "m")
+    first = Store(tmp_path / "a.db")
+    first.bulk_load([doc], [chunk])
+    _, rows = first.keyword_rows()
+    assert rows == [(7, analyse("Coopératives", "fr"), analyse("Les coopératives d'habitants", "fr"))]
+    assert "fr_cooper" in rows[0][2]
+    second = Store(tmp_path / "b.db")
+    second.bulk_load_analysed([doc], [chunk], [], [(7, "given", "as is")])
+    assert second.keyword_rows()[1] == [(7, "given", "as is")]
+    first.close()
+    second.close()
