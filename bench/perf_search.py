@@ -24,35 +24,30 @@ from bench.load import run_load
 MODES = ("hybrid", "semantic", "keyword")
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional memory of a process and its children (shared pages split between their users), in MB: with
-    `--workers N` mapping one index file, RSS counts its pages N times, PSS once."""
+def _tree_mb(pid: int, file: str, key: str) -> float:
+    """The `key` field (kB) of /proc/<pid>/<file>, summed over the process and its children, in MB."""
     total = 0.0
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 total += int(line.split()[1]) / 1024
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
-                total += pss_mb(int(child))
+                total += _tree_mb(int(child), file, key)
     except (FileNotFoundError, ProcessLookupError):
         pass
     return total
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional memory of a process and its children (shared pages split between their users), in MB: with
+    `--workers N` mapping one index file, RSS counts its pages N times, PSS once."""
+    return _tree_mb(pid, "smaps_rollup", "Pss:")
 
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (VmRSS summed: `serve --workers N` forks N), in MB."""
-    total = 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += rss_mb(int(child))
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return total
+    return _tree_mb(pid, "status", "VmRSS:")
 
 
 def _free_port() -> int:
