@@ -89,7 +89,8 @@ def harvest(ctx: click.Context, ids: tuple[str, ...]) -> None:
 @click.pass_context
 @reports_errors
 def index(ctx: click.Context, rebuild: bool) -> None:
-    """Chunk, embed and SDG-tag what is new or changed, then write the search index.
+    """Chunk, embed and SDG-tag what is new or changed, then write the search index (and, for a large store, the
+    saved keyword engine the next `ssehub serve` maps at start-up).
 
     Example: ssehub index --rebuild
     """
@@ -114,7 +115,7 @@ def prebuild_keyword(settings: Settings) -> int:
 
     store = Store(settings.store_path, create=False)
     try:
-        if store.counts()["chunks"] < SAVE_MIN:
+        if store.embedding_count() < SAVE_MIN:  # the indexed chunks; Store.counts() also scans every document
             return 0
         return len(LiveKeyword(store, settings.index_dir / SAVED_DIR).build(store.data_version()))
     finally:
@@ -125,7 +126,7 @@ def prebuild_keyword(settings: Settings) -> int:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, envvar="SSEHUB_WORKERS", show_default=True,
-              help="Server processes (env SSEHUB_WORKERS); each holds its own model and index in memory.")
+              help="Server processes (env SSEHUB_WORKERS); each loads its own model and catalog; the index files are memory-mapped and shared.")
 @click.pass_context
 @reports_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) -> None:
