@@ -1,7 +1,7 @@
 """A sentence-transformers model (mean pooling) run by ONNX Runtime, from a graph exported once from its local weights.
 
 The graph (transformer + mean pooling + L2 normalisation, so one call returns the sentence vectors) is exported with
-torch the first time a model is used and cached under `cache_dir()` in a file named by a hash of the weights and of
+torch (in a child process) the first time a model is used and cached under `cache_dir()` in a file named by a hash of the weights and of
 the export settings: a changed model or exporter makes a new file, never a stale one. Exports are written to a
 temporary file and renamed, under a file lock, so two processes starting at once export once and never read half a
 file. Later loads need neither torch nor transformers: onnxruntime and the `tokenizers` package only.
@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -90,6 +92,22 @@ def _write_atomically(target: Path, write: Any) -> None:
 
 
 def _export(folder: Path, target: Path) -> None:
+    """Export in a fresh interpreter: torch's OpenMP threads, once started in this process, hang forked workers in e5.
+
+    (The first `ssehub index` of 128+ documents on a machine without the cached graph hung for good that way: its
+    embedding workers are forked from this process and run multilingual-e5, whose OpenMP is torch's libgomp.)
+    """
+    code = "import sys; from pathlib import Path; from ssehub.onnxembed import _trace; _trace(Path(sys.argv[1]), Path(sys.argv[2]))"
+    here = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), str(target)], env=env, capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(f"ONNX export failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
+def _trace(folder: Path, target: Path) -> None:
     """Trace the model with torch into an ONNX graph that returns unit-length mean-pooled vectors."""
     import torch
     from transformers import AutoModel

@@ -95,6 +95,18 @@ def test_the_export_is_cached_under_a_key_of_weights_and_settings(onnx_embedder:
         onnxembed.graph_path(onnx_embedder.folder, onnx_embedder.name)
 
 
+def test_a_fresh_export_leaves_torch_out_of_this_process(tmp_path: Path, onnx_embedder: onnxembed.OnnxEmbedder) -> None:
+    # Torch's OpenMP threads, started by an export in the indexing process, hung its forked workers in e5 for good.
+    code = ("import sys; from pathlib import Path; from ssehub import onnxembed\n"
+            "path = onnxembed.graph_path(Path(sys.argv[1]), 'all-MiniLM-L6-v2')\n"
+            "print(path, 'torch' in sys.modules)")
+    env = {**os.environ, "SSEHUB_ONNX_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code, str(onnx_embedder.folder)], env=env, cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=300).stdout.split()
+    assert out[1] == "False" and Path(out[0]).parent == tmp_path / "cache"
+    assert Path(out[0]).read_bytes() == onnx_embedder.path.read_bytes()  # the same graph as an export in process gave
+
+
 def test_two_processes_exporting_at_once_write_one_whole_file(tmp_path: Path) -> None:
     # The export is replaced by a slow writer (the real one is exercised above): what is under test is the cache's
     # lock and rename, which must leave one complete file and one export when two processes start together.
