@@ -77,15 +77,32 @@ class Catalog:
         dated.sort(key=lambda i: self.published[i], reverse=True)
         undated = sorted((i for i, p in enumerate(self.published) if p is None), key=lambda i: self.ids[i])
         self.order = np.array(dated + undated, dtype=np.int64)
+        # Rank arrays for array rankings (searchapi/search.py): each id's place in id order (the tie-break of every
+        # ranking), and each date's place among the dates (-1: undated, as "" or NULL), for sorting by date.
+        self.id_rank = np.empty(len(docs), dtype=np.int64)
+        self.id_rank[sorted(range(len(docs)), key=self.ids.__getitem__)] = np.arange(len(docs))
+        dates = sorted({p for p in self.published if p})
+        date_pos = {p: i for i, p in enumerate(dates)}
+        self.date_rank = np.fromiter((date_pos[p] if p else -1 for p in self.published), np.int64, len(docs))
         # Links of search hits (Store.catalog_snapshot), when read: attachment -> page, and every document that has an
         # attachment, a page or another URL. None: not read, ask the store.
         self.active: int | None = rows["active"][0][0] if "active" in rows else None  # Store.counts's documents
         self.chunks = len(chunks)
         self.parents: dict[str, str] | None = None
         self.linked: frozenset[str] | None = None
+        self.parent_number: np.ndarray | None = None  # attachment number -> its page's number (-1: none)
+        self.children: dict[int, list[int]] = {}  # page number -> its attachments' numbers
         if "parents" in rows and "copies" in rows:
             self.parents = {child: parent for child, parent in rows["parents"]}
             self.linked = frozenset(self.parents) | frozenset(self.parents.values()) | frozenset(r[0] for r in rows["copies"])
+            self.parent_number = np.full(len(docs), -1, dtype=np.int64)
+            for child, parent in self.parents.items():
+                c, p = self.number.get(child), self.number.get(parent)
+                if c is not None and p is not None:
+                    self.parent_number[c] = p
+                    self.children.setdefault(p, []).append(c)
+        self.has_children = np.zeros(len(docs), dtype=bool)
+        self.has_children[list(self.children)] = True
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,24 +139,65 @@ class Catalog:
             return {}
         chunks = np.fromiter((c for c, _ in hits), np.int64, len(hits))
         scores = np.fromiter((s for _, s in hits), np.float64, len(hits))
+        order, starts = self._best_rows(chunks, scores, filters)
+        if not len(order):
+            return {}
+        first = order[starts][np.argsort(np.minimum.reduceat(order, starts))]  # documents in order of their first hit
+        owners = self.owner[chunks[first]]
+        ids = self.ids
+        return {ids[n]: (s, c) for n, s, c in zip(owners.tolist(), scores[first].tolist(), chunks[first].tolist(), strict=True)}
+
+    def best_arrays(self, chunks: np.ndarray, scores: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`best` as arrays (document numbers, best chunk scores, chunk ids), documents in no particular order."""
+        order, starts = self._best_rows(chunks, scores, filters)
+        first = order[starts]
+        return self.owner[chunks[first]].astype(np.int64), scores[first], chunks[first]
+
+    def _best_rows(self, chunks: np.ndarray, scores: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the hits of documents passing the filters, grouped by document with each one's best hit (the
+        earliest among equal scores) first, and where each group starts."""
         owners = self.owners(chunks)
         at = np.flatnonzero(owners >= 0)
         at = at[self.mask(filters)[owners[at]]]
-        # Per document its best chunk, the earliest hit among equal scores (as a loop keeping the first maximum):
-        # sorted by document, then score descending, then position, the first row of each document.
+        # As a loop keeping the first maximum: sorted by document, then score descending, then position, the first row
+        # of each document.
         order = at[np.lexsort((at, -scores[at], owners[at]))]
-        if not len(order):
-            return {}
-        starts = np.flatnonzero(np.r_[True, owners[order][1:] != owners[order][:-1]])
-        first = order[starts][np.argsort(np.minimum.reduceat(order, starts))]  # documents in order of their first hit
-        ids = self.ids
-        return {ids[n]: (s, c) for n, s, c in zip(owners[first].tolist(), scores[first].tolist(), chunks[first].tolist(), strict=True)}
+        return order, np.flatnonzero(np.r_[True, owners[order][1:] != owners[order][:-1]]) if len(order) else order
 
     def attachment_parents(self, ids: Iterable[str]) -> dict[str, str] | None:
         """Store.attachment_parents, or None when the links were not read."""
         if self.parents is None:
             return None
         return {d: p for d in ids if (p := self.parents.get(d)) is not None} if self.parents else {}
+
+    def fold(self, numbers: np.ndarray) -> np.ndarray | None:
+        """Search._fold_attachments over a ranking's document numbers (a page and its own attachment in one slot, the
+        better ranked kept): the positions kept, or None when the links were not read. Only linked documents can fold,
+        so the loop visits those alone."""
+        if self.parent_number is None:
+            return None
+        everything = np.arange(len(numbers))
+        if not self.children:
+            return everything
+        parent = self.parent_number
+        at = np.flatnonzero((parent[numbers] >= 0) | self.has_children[numbers])
+        if not len(at):
+            return everything
+        seen: set[int] = set()
+        drop = []
+        for i, n in zip(at.tolist(), numbers[at].tolist(), strict=True):
+            if int(parent[n]) in seen or not seen.isdisjoint(self.children.get(n, ())):
+                drop.append(i)
+            else:
+                seen.add(n)
+        return np.delete(everything, drop) if drop else everything
+
+    def newest_first(self, numbers: np.ndarray) -> np.ndarray:
+        """The order (positions) of the documents by publication date, newest first, undated last, ties in their given
+        order (Searcher._newest_first)."""
+        keys = self.date_rank[numbers]
+        dated = np.flatnonzero(keys >= 0)
+        return np.concatenate([dated[np.lexsort((dated, -keys[dated]))], np.flatnonzero(keys < 0)])
 
     def maybe_linked(self, ids: Iterable[str]) -> list[str]:
         """The ids that may have other locations (Store.other_locations is empty for the rest): all when unknown."""

@@ -113,6 +113,26 @@ class CrossLingual:
             for d in set(fused) | set(extra)
         }
 
+    def fuse_arrays(
+        self, numbers: np.ndarray, fused: np.ndarray, text: str, admit: Callable[[list[str]], set[str]], ids: list[str],
+        number: Mapping[str, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`fuse` over a catalog's document numbers (distinct) and their scores: (numbers, scores), the numbers
+        the signal adds appended. `ids` and `number` map numbers to ids and back; admitted ids must all have numbers."""
+        extra, served = self.scores(text, admit)
+        if not extra:
+            return numbers, fused
+        w = self.weight
+        added = np.fromiter((number[d] for d in extra), np.int64, len(extra))
+        fresh = added[~np.isin(added, numbers)]
+        numbers = np.concatenate([numbers, fresh])
+        base = np.concatenate([fused, np.zeros(len(fresh))])
+        signal = np.zeros(len(numbers))
+        where = {n: i for i, n in enumerate(numbers.tolist())}
+        signal[[where[n] for n in added.tolist()]] = np.fromiter(extra.values(), np.float64, len(extra))
+        serves = np.fromiter((served(ids[n]) for n in numbers.tolist()), bool, len(numbers))
+        return numbers, np.where(serves, (base + w * signal) / (1.0 + w), base)
+
 
 @lru_cache(maxsize=1)
 def _identifier() -> Any:

@@ -43,6 +43,7 @@ BATCH = 4096  # rows counted at a time: bounds the memory of the token lists
 # at whitespace (as unicode61 does) and words or query forms outside this alphabet are tokenized by FTS5 itself.
 TOKEN = re.compile(r"[a-z0-9_]+")
 FORM = re.compile(r'"([^"]+)"')
+_NONE = (np.zeros(0, np.int64), np.zeros(0, np.float64))  # no chunk matches
 
 
 def plain_forms(match: str) -> list[str] | None:
@@ -161,6 +162,11 @@ class KeywordEngine:
 
     def top(self, match: str, limit: int) -> list[tuple[int, float]] | None:
         """Store.keyword_chunks's answer (score desc, chunk id asc), or None when the expression is not plain forms."""
+        found = self.top_arrays(match, limit)
+        return None if found is None else list(zip(found[0].tolist(), found[1].tolist(), strict=True))
+
+    def top_arrays(self, match: str, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """`top` as arrays: chunk ids (int64) and scores (float64)."""
         forms = plain_forms(match)
         if forms is None:
             return None
@@ -172,7 +178,7 @@ class KeywordEngine:
             return None  # a phrase (or nothing) to FTS5: only single words are scored here
         forms = [t[0] for t in tokens]
         if limit <= 0:
-            return []
+            return _NONE
         scores = np.zeros(len(self.rowids), dtype=np.float64)
         touched: list[np.ndarray] = []
         for form in forms:
@@ -184,7 +190,7 @@ class KeywordEngine:
             scores[rows] += self.values[lo:hi]  # rows are unique within a term
             touched.append(rows)
         if not touched:
-            return []
+            return _NONE
         postings = sum(len(r) for r in touched)
         # every matching row scores > 0 (idf >= 1e-6), so the matches are the non-zero entries
         if postings < len(scores) // 64:
@@ -198,8 +204,7 @@ class KeywordEngine:
             cand, sc = cand[keep], sc[keep]
         ids = self.rowids[cand]
         order = np.lexsort((ids, -sc))[:limit]
-        return list(zip(ids[order].tolist(), sc[order].tolist(), strict=True))
-
+        return ids[order], sc[order]
 
 
 class LiveKeyword(Versioned[KeywordEngine]):
@@ -246,6 +251,14 @@ class LiveKeyword(Versioned[KeywordEngine]):
 
     def chunks(self, match: str, limit: int) -> list[tuple[int, float]]:
         """Store.keyword_chunks, from the engine when it is fresh and the expression is plain forms."""
+        ids, scores = self.chunk_arrays(match, limit)
+        return list(zip(ids.tolist(), scores.tolist(), strict=True))
+
+    def chunk_arrays(self, match: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """`chunks` as arrays: chunk ids (int64) and scores (float64)."""
         engine = self.get()
-        hits = engine.top(match, limit) if engine is not None else None
-        return hits if hits is not None else self.store.keyword_chunks(match, limit)
+        found = engine.top_arrays(match, limit) if engine is not None else None
+        if found is not None:
+            return found
+        hits = self.store.keyword_chunks(match, limit)
+        return np.array([c for c, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)

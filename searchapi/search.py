@@ -38,7 +38,7 @@ import numpy as np
 
 from searchapi import cursor as cursors
 from searchapi.cache import Lru
-from searchapi.catalog import LiveCatalog
+from searchapi.catalog import Catalog, LiveCatalog, distinct
 from searchapi.constraint import Constraint, constraint_of
 from searchapi.crosslingual import CrossLingual
 from searchapi.fusion import best_per_document, convex, minmax, ranked
@@ -85,7 +85,21 @@ def dense_floor(model: str) -> float:
     return DENSE_FLOORS.get(model, DEFAULT_DENSE_FLOOR)
 
 
-Hits = list[tuple[int, float]]
+Hits = tuple[np.ndarray, np.ndarray]  # chunk ids (int64) and their scores (float64), best first
+
+
+def round4(values: np.ndarray) -> np.ndarray:
+    """`round(v, 4)` of each value, exactly as Python rounds (to the double nearest the correctly rounded decimal).
+
+    numpy's round (multiply, rint, divide) gives the same double unless the scaled value lies within its rounding
+    error of a half; those few are rounded by Python.
+    """
+    scaled = values * 1e4
+    out = np.round(values, 4)
+    near = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    for i in near.tolist():
+        out[i] = round(float(values[i]), 4)
+    return out
 
 
 @dataclass
@@ -95,6 +109,25 @@ class Ranking:
     ids: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     chunks: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Ranked:
+    """A `Ranking` over one catalog's document numbers, as arrays in result order: the scores shown (None: no score,
+    e.g. an author: list) and the chunk of each one's snippet (-1: the document's opening)."""
+
+    numbers: np.ndarray
+    scores: np.ndarray | None
+    chunks: np.ndarray
+
+    def take(self, positions: np.ndarray) -> Ranked:
+        """The documents at these positions, in that order."""
+        return Ranked(self.numbers[positions], None if self.scores is None else self.scores[positions], self.chunks[positions])
+
+
+def _by_score(catalog: Catalog, numbers: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The order of documents by descending score, ties by id (fusion.ranked's order)."""
+    return np.lexsort((catalog.id_rank[numbers], -scores))
 
 
 class Searcher:
@@ -160,6 +193,30 @@ class Searcher:
             heads = self.store.text_heads(ids)
             results = self._hits(ids, {}, lambda d: heads.get(d, ""), ())
             facets = catalog.facets(numbers) if catalog is not None else self.store.facets(filters=filters)
+        elif catalog is not None:
+            # The catalog's path: rankings as arrays of document numbers, ids and hit fields for the page alone.
+            parsed = self._corrected(parse(query), mode)
+            ranked = self._rank_numbers(parsed, filters, mode, catalog)
+            kept = catalog.fold(ranked.numbers)
+            if kept is None:  # the catalog did not read the links: fold by the store's
+                ids = [catalog.ids[n] for n in ranked.numbers.tolist()]
+                folded = set(self._fold_attachments(ids))
+                kept = np.array([i for i, d in enumerate(ids) if d in folded], dtype=np.int64)
+            ranked = ranked.take(kept)
+            if sort == "date":
+                ranked = ranked.take(catalog.newest_first(ranked.numbers))
+            total = len(ranked.numbers)
+            page = ranked.take(np.arange(offset, min(offset + limit, total)))
+            page_ids = [catalog.ids[n] for n in page.numbers.tolist()]
+            chunk_of = {d: c for d, c in zip(page_ids, page.chunks.tolist(), strict=True) if c >= 0}
+            texts = {c: r["text"] for c, r in self.store.chunk_rows(list(chunk_of.values())).items()}
+            heads = self.store.text_heads([d for d in page_ids if d not in chunk_of])
+            scores = {} if page.scores is None else dict(zip(page_ids, page.scores.tolist(), strict=True))
+            results = self._hits(
+                page_ids, scores, lambda d: texts.get(chunk_of[d], "") if d in chunk_of else heads.get(d, ""),
+                parsed.highlight_forms(),
+            )
+            facets = catalog.facets(distinct(ranked.numbers))
         else:
             parsed = self._corrected(parse(query), mode)
             ranking = self._rank(parsed, filters, mode)
@@ -247,6 +304,88 @@ class Searcher:
         chunks = semantic.chunks | keyword.chunks
         return Ranking(ids, {d: round(fused[d], 4) for d in ids}, chunks)
 
+    def _rank_numbers(self, parsed: ParsedQuery, filters: Filters, mode: Mode, catalog: Catalog) -> Ranked:
+        """`_rank` over the catalog's arrays: the same documents, order and scores (tests compare the two)."""
+        if parsed.empty:
+            ranking = self._rank(parsed, filters, mode)
+            numbers = np.fromiter((n for d in ranking.ids if (n := catalog.number.get(d)) is not None), np.int64)
+            return Ranked(numbers, None, np.full(len(numbers), -1, dtype=np.int64))
+        constraint = constraint_of(parsed, self.store)
+        if mode == "keyword":
+            return self._keyword_numbers(parsed, filters, constraint, catalog)
+        if mode == "semantic":
+            return self._semantic_numbers(parsed.text, filters, constraint, catalog)
+        semantic_half = None  # in a helper thread, as in `_rank`
+        if _helper_slots.acquire(blocking=False):
+            semantic_half = _helpers.submit(self._semantic_numbers, parsed.text, filters, constraint, catalog)
+            semantic_half.add_done_callback(lambda _: _helper_slots.release())
+        keyword = self._keyword_numbers(parsed, filters, constraint, catalog)
+        try:
+            semantic = (semantic_half.result() if semantic_half is not None
+                        else self._semantic_numbers(parsed.text, filters, constraint, catalog))
+        except IndexNotBuilt as exc:
+            log.debug("hybrid search falls back to keyword: %s", exc)
+            return keyword
+        # fusion.convex of the keyword scores and fusion.minmax of the semantic ones, over the union of both sets
+        low = dense_floor(self.embedder.name)
+        normalised = semantic.scores
+        if len(normalised):
+            span = float(normalised.max()) - low
+            normalised = (np.maximum(normalised, low) - low) / span if span > 0 else np.ones(len(normalised))
+        numbers = distinct(np.concatenate([keyword.numbers, semantic.numbers]))
+        at_keyword, at_semantic = np.searchsorted(numbers, keyword.numbers), np.searchsorted(numbers, semantic.numbers)
+        kw, sem = np.zeros(len(numbers)), np.zeros(len(numbers))
+        kw[at_keyword], sem[at_semantic] = keyword.scores, normalised
+        w = self.keyword_weight
+        fused = w * kw + (1.0 - w) * sem
+        chunks = np.full(len(numbers), -1, dtype=np.int64)
+        chunks[at_semantic] = semantic.chunks
+        chunks[at_keyword] = keyword.chunks  # the keyword chunk contains the query terms: the better snippet
+        ids = catalog.ids
+        numbers, fused = self.crosslingual.fuse_arrays(
+            numbers, fused, parsed.text, lambda found: {d for d in catalog.filter_ids(filters, found) if constraint.admits(d)},
+            ids, catalog.number,
+        )
+        chunks = np.concatenate([chunks, np.full(len(numbers) - len(chunks), -1, dtype=np.int64)])
+        order = _by_score(catalog, numbers, fused)
+        return Ranked(numbers[order], round4(fused[order]), chunks[order])
+
+    def _keyword_numbers(self, parsed: ParsedQuery, filters: Filters, constraint: Constraint, catalog: Catalog) -> Ranked:
+        numbers, scores, chunks = self._best(self._keyword_fetch(parsed.match()), filters, None, catalog, constraint)
+        order = _by_score(catalog, numbers, scores)
+        top = float(scores[order[0]]) if len(order) and scores[order[0]] > 0 else 1.0
+        return Ranked(numbers[order], round4(np.maximum(0.0, scores[order] / top)), chunks[order])
+
+    def _semantic_numbers(self, text: str, filters: Filters, constraint: Constraint, catalog: Catalog) -> Ranked:
+        fetch = self._dense_fetch(None, text)
+        if self.prf_docs > 0:
+            fetch = self._feedback(fetch)
+        numbers, scores, chunks = self._best(fetch, filters, dense_floor(self.embedder.name), catalog, constraint)
+        order = _by_score(catalog, numbers, scores)
+        return Ranked(numbers[order], round4(np.minimum(1.0, scores[order])), chunks[order])
+
+    def _best(
+        self, fetch: Callable[[int], Hits], filters: Filters, floor: float | None, catalog: Catalog, constraint: Constraint,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_candidates` as arrays over the catalog: document numbers, best chunk scores, those chunks."""
+        pool = POOL
+        ids = catalog.ids
+        while True:
+            chunks, scores = fetch(pool)
+            saturated = len(chunks) >= pool
+            if floor is not None:
+                kept = scores >= floor
+                if not kept.all():
+                    saturated = False
+                    chunks, scores = chunks[kept], scores[kept]
+            numbers, best, owned = catalog.best_arrays(chunks, scores, filters)
+            if constraint.allowed is not None or constraint.excluded:
+                kept = np.fromiter((constraint.admits(ids[n]) for n in numbers.tolist()), bool, len(numbers))
+                numbers, best, owned = numbers[kept], best[kept], owned[kept]
+            if len(numbers) >= MIN_DOCUMENTS or not saturated or pool >= MAX_POOL:
+                return numbers, best, owned
+            pool *= 4
+
     def _newest_first(self, ids: list[str]) -> list[str]:
         """The ids by publication date, newest first, undated last, ties in their given order."""
         catalog = self.catalog.get()
@@ -278,7 +417,7 @@ class Searcher:
     def _feedback(self, fetch: Callable[[int], Hits]) -> Callable[[int], Hits]:
         """Rocchio feedback: the query vector plus `prf_weight` times the mean of its `prf_docs` nearest chunks."""
         first = fetch(self.prf_docs)
-        blobs = self.store.chunk_embeddings([c for c, _ in first])
+        blobs = self.store.chunk_embeddings(first[0].tolist())
         if not blobs:
             return fetch
         mean = np.vstack([np.frombuffer(b, dtype=np.float32) for b in blobs.values()]).mean(axis=0)
@@ -302,7 +441,8 @@ class Searcher:
 
         def fetch(k: int) -> Hits:
             scores, ids = index.search(query, k)
-            return [(int(c), float(s)) for c, s in zip(ids[0], scores[0], strict=True) if c >= 0]
+            found = ids[0] >= 0
+            return ids[0][found].astype(np.int64), scores[0][found].astype(np.float64)
 
         fetch.vector = query[0]  # type: ignore[attr-defined]
         return fetch
@@ -314,7 +454,8 @@ class Searcher:
         """Document -> (best chunk score, chunk) among the best chunks, after filters; widens the pool as documented."""
         pool = pool or POOL
         while True:
-            hits = fetch(pool)
+            found = fetch(pool)
+            hits = list(zip(found[0].tolist(), found[1].tolist(), strict=True))
             saturated = len(hits) >= pool
             if floor is not None:
                 kept = [h for h in hits if h[1] >= floor]
@@ -339,13 +480,14 @@ class Searcher:
         version = self.store.data_version()
 
         def fetch(k: int) -> Hits:
-            def run() -> tuple[np.ndarray, np.ndarray]:
-                hits = self.keyword.chunks(match, k)  # arrays: a fraction of the memory of tuples
-                return np.array([c for c, _ in hits], dtype=np.int64), np.array([s for _, s in hits], dtype=np.float64)
+            def run() -> Hits:
+                ids, scores = self.keyword.chunk_arrays(match, k)  # arrays: a fraction of the memory of tuples
+                ids.setflags(write=False)  # shared by every request for this query
+                scores.setflags(write=False)
+                return ids, scores
 
             # only the usual pool size is kept: a widened pool (up to MAX_POOL) would hold ~16x the memory
-            ids, scores = self._cache.get(("keyword", version, match, k), run) if k <= POOL else run()
-            return list(zip(ids.tolist(), scores.tolist(), strict=True))
+            return self._cache.get(("keyword", version, match, k), run) if k <= POOL else run()
 
         return fetch
 
