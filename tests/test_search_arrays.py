@@ -122,3 +122,42 @@ def test_fold_and_date_order_equal_the_reference(search_corpus: SearchCorpus) ->
         assert [catalog.ids[n] for n in numbers[catalog.fold(numbers)].tolist()] == searcher._fold_attachments(ids)
         searcher_dates = searcher._newest_first(ids)
         assert [catalog.ids[n] for n in numbers[catalog.newest_first(numbers)].tolist()] == searcher_dates
+
+
+def test_engine_pool_equals_a_full_sort_of_every_match() -> None:
+    """The keyword engine keeps only rows above an estimated floor: the same pool as sorting every match, ties at the
+    cut included (few words, so many rows score the same)."""
+    from searchapi.keyword import KeywordEngine
+
+    rng = random.Random(4)
+    words = [f"w{i}" for i in range(12)]
+    table = [(3 * i + 1, " ".join(rng.choices(words[:4], k=2)), " ".join(rng.choices(words, k=rng.randint(1, 8))))
+             for i in range(4000)]
+    engine = KeywordEngine("", table, 0)
+    narrowed = 0
+    for forms in (["w1"], ["w1", "w2"], ["w0", "w5", "w11"], ["w3", "w3"], ["w11"], ["w2", "w9", "w10", "w4"]):
+        scores = np.zeros(len(engine))
+        for f in forms:
+            lo, hi = engine.indptr[engine.vocab[f]], engine.indptr[engine.vocab[f] + 1]
+            scores[engine.rows[lo:hi]] += engine.values[lo:hi]
+        rows = np.flatnonzero(scores)
+        every = sorted(zip(engine.rowids[rows].tolist(), scores[rows].tolist(), strict=True), key=lambda h: (-h[1], h[0]))
+        for limit in (1, 7, 100, 999, 5000):
+            assert engine.top(" OR ".join(f'"{f}"' for f in forms), limit) == every[:limit], (forms, limit)
+            narrowed += len(KeywordEngine._best_rows(scores, limit)) < len(rows)
+    assert narrowed >= 10  # the estimated floor was used, not only the every-match fallback
+
+
+def test_engine_floor_keeps_every_row_of_the_best_even_when_the_sample_misleads() -> None:
+    from searchapi.keyword import SAMPLE, KeywordEngine
+
+    rng = np.random.default_rng(6)
+    for case in range(40):
+        scores = np.where(rng.random(3000) < 0.5, 0.0, rng.integers(1, 6, 3000) / 4)  # ties everywhere
+        if case % 2:  # the sampled rows score high, the rest low: an estimate from them alone keeps too few rows
+            scores[::SAMPLE] += 10
+        limit = int(rng.integers(1, 400))
+        rows = KeywordEngine._best_rows(scores, limit)
+        matches = np.flatnonzero(scores)
+        kth = np.sort(scores[matches])[::-1][min(limit, len(matches)) - 1]
+        assert set(np.flatnonzero(scores >= kth)) <= set(rows.tolist()) <= set(matches.tolist())
