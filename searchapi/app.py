@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from searchapi import errors
 from searchapi.auth import CuratorGuard
+from searchapi.cache import ResponseCache
+from searchapi.crosslingual import FILE as CROSSLINGUAL_FILE
 from searchapi.harvests import Harvests
 from searchapi.ratelimit import RateLimit
 from searchapi.routes import curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
 from searchapi.search import Searcher
+from ssehub.ann import MANIFEST_FILE
 from ssehub.embed import Embedder, load_embedder
 from ssehub.settings import Settings
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
+CACHED_PATHS = ("/api/search",)  # answers replayed while the data and index are unchanged (searchapi/cache.py)
 WARM_JOIN_SECONDS = 60.0  # a catalog build at a million passages takes ~10 s
 DESCRIPTION = """Search Social and Solidarity Economy literature tagged with the UN Sustainable Development Goals.
 
@@ -56,6 +62,27 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
             searcher.embedder.encode(["warm up"], kind="query")
     except Exception:  # a broken model must not stop keyword search; the request that needs it reports it
         log.exception("could not preload the search model")
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def search_stamp(scope: Scope) -> Hashable | None:
+    """What a search answer depends on besides its query string: the store's data version, the index files (a new
+    manifest is a new index), and whether the in-memory catalog and keyword engine are loaded; None before start-up."""
+    searcher = getattr(scope["app"].state, "searcher", None)
+    if searcher is None:
+        return None
+    folder = searcher.live.folder
+    return (
+        searcher.store.data_version(), _file_stamp(folder / MANIFEST_FILE), _file_stamp(folder / CROSSLINGUAL_FILE),
+        searcher.catalog.ready, searcher.keyword.ready,
+    )
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -94,7 +121,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     )
     errors.install(app)
     # Middleware added last runs first: CORS (so even a 401 or 429 is readable cross-origin), then the rate limit,
-    # then the curator guard (before any body is parsed).
+    # then the curator guard (before any body is parsed), then the answers of repeated searches.
+    app.add_middleware(ResponseCache, stamp=search_stamp, paths=CACHED_PATHS)
     app.add_middleware(CuratorGuard, keys=settings.curator_key_list())
     if settings.rate_limit > 0:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit)

@@ -1,11 +1,14 @@
-"""A small thread-safe LRU for per-query work that a repeated query (next page, facet click, export) reuses."""
+"""Small thread-safe LRUs for work that a repeated query (next page, facet click, export) reuses: per-query values
+inside a search, and whole answers at the HTTP layer."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Lru:
@@ -31,3 +34,74 @@ class Lru:
 
     def __len__(self) -> int:
         return len(self._values)
+
+
+class ResponseCache:
+    """ASGI middleware replaying the recent 200 answers of GET requests on `paths` while their `stamp` is unchanged.
+
+    A popular query (its next pages, a facet click, the same search from many readers) then costs a dict look-up
+    instead of a whole search. `stamp(scope)` names everything an answer depends on besides the request line (the
+    store's data version, the index files); it is read before the answer is computed and again after, and the answer
+    is kept only when both agree, so an answer is never replayed after a write it did not see. A None stamp turns
+    caching off for that request. Headers added by outer middlewares (CORS) are not stored: they are added per request.
+    """
+
+    def __init__(
+        self, app: ASGIApp, stamp: Callable[[Scope], Hashable | None], paths: Collection[str],
+        entries: int = 2048, entry_bytes: int = 256_000, total_bytes: int = 64_000_000,
+    ) -> None:
+        self.app = app
+        self.stamp = stamp
+        self.paths = frozenset(paths)
+        self.entries, self.entry_bytes, self.total_bytes = entries, entry_bytes, total_bytes
+        self._answers: OrderedDict[Hashable, tuple[int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        stamp = self.stamp(scope)
+        if stamp is None:
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"], stamp)
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+        if answer is not None:
+            status, headers, body = answer
+            await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False) and start.get("status") == 200:
+                    self._keep(key, stamp, scope, start, b"".join(parts))
+            await send(message)
+
+        await self.app(scope, receive, keep)
+
+    def _keep(self, key: Hashable, stamp: Hashable, scope: Scope, start: dict[str, Any], body: bytes) -> None:
+        if len(body) > self.entry_bytes or self.stamp(scope) != stamp:  # too big, or the data changed meanwhile
+            return
+        with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[2])
+            self._answers[key] = (start["status"], [tuple(h) for h in start.get("headers", [])], body)
+            self._bytes += len(body)
+            while len(self._answers) > self.entries or self._bytes > self.total_bytes:
+                self._bytes -= len(self._answers.popitem(last=False)[1][2])
