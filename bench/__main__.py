@@ -55,14 +55,15 @@ def table(result: dict[str, Any]) -> str:
         lines += index_lines(ix)  # every backend, with and without the e5 pass, beside the plain loops
     if result.get("search"):
         lines.append("\nsearch  passages  workers  index  recall@10 k=10/1000  ready s  warm s  RSS MB  PSS MB   hybrid p50/p95   semantic p50/p95"
-                     "   keyword p50/p95   req/s unique/mixed (32 clients)  errors")
+                     "   keyword p50/p95   req/s unique/mixed (32 clients)  errors  server CPU ms/req unique/mixed  load tool")
         for s in result["search"]:
             load, mixed = s.get("load", {}), s.get("load_mixed", {})
             modes = "".join(f"  {s[m]['p50_ms']:7.1f}/{s[m]['p95_ms']:<7.1f}" for m in ("hybrid", "semantic", "keyword"))
             lines.append(f"        {s['size']:>8}  {s.get('workers', 1):>7}  {s['index']['kind']:>5}  {s['recall_at_10']:.3f}/{s.get('recall_at_10_served', 0):.3f}  {s['ready_s']:7.2f}  "
                          f"{s.get('warm_s', 0):6.2f}  {s['rss_mb']:6}  {s.get('pss_mb', 0):6}{modes}   "
                          f"{load.get('requests_per_s', '-'):>9}/{mixed.get('requests_per_s', '-'):<9}"
-                         f"          {load.get('errors', '-')}/{mixed.get('errors', '-')}")
+                         f"          {load.get('errors', '-')}/{mixed.get('errors', '-')}"
+                         f"  {load.get('server_cpu_ms', '-'):>15}/{mixed.get('server_cpu_ms', '-'):<15}  {load.get('tool', '-')}")
     if result.get("profile"):
         from bench.perf_profile import table as profile_table
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -24,19 +23,50 @@ from bench.load import run_load
 MODES = ("hybrid", "semantic", "keyword")
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (`serve --workers N` forks N)."""
+    out = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                out += _tree(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
 def _tree_mb(pid: int, file: str, key: str) -> float:
     """The `key` field (kB) of /proc/<pid>/<file>, summed over the process and its children, in MB."""
     total = 0.0
-    try:
-        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-            if line.startswith(key):
-                total += int(line.split()[1]) / 1024
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += _tree_mb(int(child), file, key)
-    except (FileNotFoundError, ProcessLookupError):
-        pass
+    for each in _tree(pid):
+        try:
+            for line in Path(f"/proc/{each}/{file}").read_text().splitlines():
+                if line.startswith(key):
+                    total += int(line.split()[1]) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            pass
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far (a figure that holds on a busy machine, where
+    requests per second depend on what else runs)."""
+    ticks = 0
+    for each in _tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load(server: Server, clients: int, seconds: float, queries: list[str]) -> dict[str, Any]:
+    """`bench.load` on hybrid searches, with the server's CPU time per request."""
+    cpu = cpu_seconds(server.proc.pid)
+    out = run_load(server.url, clients, seconds, "hybrid", queries)
+    out["server_cpu_ms"] = round(1000 * (cpu_seconds(server.proc.pid) - cpu) / max(out["requests"], 1), 2)
+    return out
 
 
 def pss_mb(pid: int) -> float:
@@ -211,9 +241,9 @@ def run(
             out[mode] = latencies(server.url, mode, requests)
             log(f"  {size}: {mode} {out[mode]}")
         if load_seconds > 0:
-            out["load"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", unique_queries(20_000, 5)))
+            out["load"] = load(server, clients, load_seconds, unique_queries(20_000, 5))
             log(f"  {size}: load, unique queries {out['load']}")
-            out["load_mixed"] = asyncio.run(run_load(server.url, clients, load_seconds, "hybrid", mixed_queries(20_000, 5, skip=20_000)))
+            out["load_mixed"] = load(server, clients, load_seconds, mixed_queries(20_000, 5, skip=20_000))
             log(f"  {size}: load, mixed queries {out['load_mixed']}")
         out["rss_mb"] = round(rss_mb(server.proc.pid))
         out["pss_mb"] = round(pss_mb(server.proc.pid))
