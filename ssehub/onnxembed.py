@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 EXPORT_SETTINGS = {"version": 1, "opset": 17, "attention": "eager", "pooling": "mean", "normalize": True}
 # Dynamic int8: weights per output channel; 7-bit weights (reduce_range) because without VNNI the AVX2 u8*s8 kernels
 # add pairs of products in 16 bits, which full-range weights can overflow (onnxruntime's quantisation notes).
-# Activations are scaled per batch, so an int8 vector also depends a little on its batch-mates (up to 0.02 a component).
+# Activations are scaled per run; `encode` runs one text at a time, so an int8 vector depends on its text alone.
 INT8_SETTINGS = {"per_channel": True, "reduce_range": True, "weights": "QInt8"}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -185,7 +185,7 @@ class OnnxEmbedder:
         self.max_tokens = int(bert.get("max_seq_length", 256))
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_tokens)
-        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)  # to the longest in the batch
+        self._tokenizer.no_padding()  # one sequence per run (`encode`)
         self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
@@ -209,23 +209,20 @@ class OnnxEmbedder:
         self.session = self._session(threads)
 
     def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
-        """Embed texts in length-sorted batches (as sentence-transformers does); rows in the order given."""
+        """Embed texts one at a time, unpadded; rows in the order given (`batch_size` is ignored).
+
+        One sequence per run costs less than length-sorted batches (CPU time per passage on the 349 bench passages, one
+        thread: 16 per batch 1.17x, 4 per batch 1.04x), and a vector cannot depend on its batch-mates: int8 scales its
+        activations per run, so batched int8 vectors moved by up to 0.02 a component with the texts beside them.
+        """
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([str(t) for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: -sum(encodings[i].attention_mask))
-        out: np.ndarray | None = None
-        for start in range(0, len(order), batch_size):
-            part = order[start : start + batch_size]
-            width = max(sum(encodings[i].attention_mask) for i in part)
-            feed = {name: np.asarray([getattr(encodings[i], attr)[:width] for i in part], dtype=np.int64)
+        rows = []
+        for encoding in self._tokenizer.encode_batch([str(t) for t in texts]):
+            feed = {name: np.asarray([getattr(encoding, attr)], dtype=np.int64)
                     for name, attr in zip(INPUTS, ("ids", "attention_mask", "type_ids"), strict=True)}
-            vectors = self.session.run(None, feed)[0]
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[part] = vectors
-        assert out is not None
-        return out
+            rows.append(self.session.run(None, feed)[0][0])
+        return np.stack(rows).astype(np.float32, copy=False)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word-piece counts without special tokens, as the model will see them (before truncation)."""

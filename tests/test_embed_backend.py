@@ -79,6 +79,9 @@ def test_int8_is_close_but_a_model_of_its_own(torch_embedder: SentenceTransforme
     got, want = int8_embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
     cosines = np.sum(got * want, axis=1)
     assert np.min(cosines) > 0.95 and np.max(cosines) < 1 - 1e-4  # near, yet not the same vectors
+    # int8 scales activations per run and runs one text at a time: a vector does not depend on its batch-mates.
+    np.testing.assert_array_equal(int8_embedder.encode(TEXTS[::-1], batch_size=32)[::-1], got)
+    np.testing.assert_array_equal(int8_embedder.encode(TEXTS[3:4]), got[3:4])
     assert int8_embedder.name == f"{torch_embedder.name}-int8" and embedder_backend(int8_embedder) == "onnx-int8"
     assert int8_embedder.path.stat().st_size < onnxembed.graph_path(int8_embedder.folder, torch_embedder.name).stat().st_size / 3
 
