@@ -1,4 +1,8 @@
-"""Request dependencies: the app's shared objects and the search filters every list endpoint accepts."""
+"""Request dependencies: the app's shared objects and the search filters every list endpoint accepts.
+
+They are `async def` because they never block: FastAPI runs a plain `def` dependency in the thread pool, one thread
+hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +20,22 @@ Year = Annotated[int | None, Query(ge=0, le=9999)]
 Values = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Query(max_length=50)]
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The app's store."""
     return request.app.state.store
 
 
-def get_searcher(request: Request) -> Searcher:
+async def get_searcher(request: Request) -> Searcher:
     """The app's searcher."""
     return request.app.state.searcher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
 
-def search_filters(
+async def search_filters(
     sdg: Annotated[list[Sdg], Query(max_length=17, description="SDG number 1-17; repeat for OR")] = [],  # noqa: B006
     lang: Values = [],  # noqa: B006
     source: Values = [],  # noqa: B006

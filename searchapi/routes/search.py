@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from starlette.concurrency import run_in_threadpool
 
 from searchapi.deps import get_searcher, search_filters
 from searchapi.examples import SEARCH, json_example
@@ -15,7 +17,7 @@ router = APIRouter(tags=["search"])
 
 
 @router.get("/api/search", responses=json_example(SEARCH))
-def search(
+async def search(
     searcher: Annotated[Searcher, Depends(get_searcher)],
     filters: Annotated[Filters, Depends(search_filters)],
     q: Annotated[str | None, Query(max_length=1000, description="Search words; omit to browse, newest first")] = None,
@@ -25,7 +27,9 @@ def search(
     sort: Annotated[Literal["relevance", "date"], Query(description="relevance (default) or date, newest first")] = "relevance",
 ) -> dict[str, Any]:
     """Documents matching the query and filters, with facet counts over all of them."""
+    # async, with the search itself in the thread pool: a plain `def` route also sends the response's validation
+    # through the pool, a second thread hop per request (browse requests: 2.6 -> 2.3 ms of server CPU each).
     try:
-        return searcher.search(q, filters, mode=mode, limit=limit, cursor=cursor, sort=sort)
+        return await run_in_threadpool(partial(searcher.search, q, filters, mode=mode, limit=limit, cursor=cursor, sort=sort))
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
