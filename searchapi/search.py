@@ -327,6 +327,7 @@ class Searcher:
             log.debug("hybrid search falls back to keyword: %s", exc)
             return keyword
         # fusion.convex of the keyword scores and fusion.minmax of the semantic ones, over the union of both sets
+        assert keyword.scores is not None and semantic.scores is not None  # rankings by a score always have scores
         low = dense_floor(self.embedder.name)
         normalised = semantic.scores
         if len(normalised):
