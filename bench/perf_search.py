@@ -172,6 +172,9 @@ def unique_queries(count: int, seed: int) -> list[str]:
     """`count` distinct three-word queries from the bench queries' words, none of them in `queries()`: a load where
     the server's per-query caches never hit."""
     words = sorted({w for q in perf_corpus.QUERIES for w in q.split() if len(w) > 3})
+    possible = len(words) * (len(words) - 1) * (len(words) - 2)
+    if count > possible // 2:  # the draw below would slow down, and never end past `possible`
+        raise ValueError(f"at most {possible // 2} unique queries from {len(words)} words, not {count}")
     rng = random.Random(seed)
     out: dict[str, None] = {}
     while len(out) < count:
