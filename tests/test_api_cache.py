@@ -121,3 +121,24 @@ async def _bounds() -> None:
     stamp[0] = 2  # the data changed: nothing kept is replayed
     await _get(cache, b"20")
     assert cache.hits == 1
+
+
+def test_goal_and_facet_counts_are_replayed_until_a_write(client: TestClient, search_corpus: SearchCorpus) -> None:
+    counting(client)
+    store = client.app.state.store
+    calls = [0]
+    counts = store.sdg_counts
+
+    def counted() -> dict[int, int]:
+        calls[0] += 1
+        return counts()
+
+    store.sdg_counts = counted
+    first = client.get("/api/sdgs").json()
+    assert client.get("/api/sdgs").json() == first and calls[0] == 1
+    assert client.get("/api/sdgs", params={"lang": "fr"}).json()[7]["documents"] == first[7]["documents"] and calls[0] == 2
+    stats = client.get("/api/stats").json()
+    assert client.get("/api/stats").json() == stats
+    search_corpus.store.set_hidden("coop-1", True)  # tagged 8
+    assert client.get("/api/sdgs").json()[7]["documents"] == first[7]["documents"] - 1 and calls[0] == 3
+    assert client.get("/api/stats").json()["documents"] == stats["documents"] - 1
