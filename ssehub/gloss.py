@@ -1,10 +1,12 @@
-"""French/Spanish -> English word glosses for the SDG tagger: a lexicon aligned on the parallel UN texts plus cognates."""
+"""French/Spanish -> English word glosses for the SDG tagger: a lexicon aligned on the parallel UN texts, nearest English
+words in multilingual-e5, and cognates."""
 
 from __future__ import annotations
 
 import json
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import Any
 from functools import cache
 from importlib import resources
 
@@ -15,9 +17,19 @@ from ssehub.tagfeatures import _FUNCTION_WORDS, _WORD, stems
 
 GLOSS_LANGS = ("fr", "es")
 ALIGN_FILE = "data/sdg_align.json"  # {"languages": {lang: {stem: English word}}}, built by scripts/build_tagger_data.py
+NEIGHBOURS_FILE = "data/sdg_neighbours.json"  # {"languages": {lang: {word: [[English word, cosine], ...]}}}: e5 neighbours
+NEIGHBOURS = 3  # English neighbours kept per French/Spanish word
 ENGLISH_FILE = "data/sdg_english_words.txt"  # English words a cognate may turn into (one a line)
 EM_ROUNDS = 8
 MIN_SCORE = 0.02  # t(e|f)·t(f|e) of a kept pair: below it a stem's best partner is a guess (chosen on the tune half)
+CANDIDATES = 4  # English words kept per stem: the best, and the runners-up a cognate may pick from
+CANDIDATE_FLOOR = 0.005  # below this a runner-up is noise
+COGNATE_RATIO = 0.1  # a cognate among a stem's aligned partners wins if it scores this share of the best one
+# e5 neighbours (chosen on the tune half): the nearest English word stands in for a word the aligned lexicon lacks when
+# its cosine reaches NEIGHBOUR_MIN (single words score 0.86-0.90 against unrelated words); it also picks among the
+# aligned partners, like a cognate, when it reaches NEIGHBOUR_PICK.
+NEIGHBOUR_MIN = 0.90
+NEIGHBOUR_PICK = 0.92
 MIN_COGNATE = 5  # shorter words are too often false friends ("pour", "sale", "once")
 _EN_STOP = frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that", "with", "this", "on", "by", "from",
                       "as", "be", "which", "all", "at", "or", "an", "its", "their", "other", "such", "into", "per"])
@@ -84,6 +96,12 @@ def align(lang: str, skip_target: str = "", min_score: float = MIN_SCORE) -> dic
     A stem keeps the English word with the highest t(e|f)·t(f|e) (each direction explains the other's words away:
     "femmes ... filles" -> "women ... girls" although both always appear together).
     """
+    return {f: c[0][0] for f, c in candidates(lang, skip_target).items() if c[0][1] >= min_score}
+
+
+@cache
+def candidates(lang: str, skip_target: str = "") -> dict[str, list[tuple[str, float]]]:
+    """French/Spanish stem -> its best English words with their t(e|f)·t(f|e), best first (`align_candidates`)."""
     english, own = segments("en", skip_target), segments(lang, skip_target)
     skip = set(stems(" ".join(_FUNCTION_WORDS[lang] | _SKIP[lang]), lang))
     pairs: list[tuple[list[str], list[str]]] = []
@@ -92,11 +110,17 @@ def align(lang: str, skip_target: str = "", min_score: float = MIN_SCORE) -> dic
         dst = sorted(set(_english_words(english[key])))
         if src and dst:
             pairs.append((src, dst))
-    return align_pairs(pairs, min_score)
+    return align_candidates(pairs)
 
 
 def align_pairs(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], min_score: float = MIN_SCORE) -> dict[str, str]:
     """Source word -> target word from aligned segments (each a pair of word lists), by IBM model 1 both ways."""
+    return {f: c[0][0] for f, c in align_candidates(pairs).items() if c[0][1] >= min_score}
+
+
+def align_candidates(pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
+                     keep: int = CANDIDATES) -> dict[str, list[tuple[str, float]]]:
+    """Source word -> up to `keep` (target word, t(e|f)·t(f|e)), best first, by IBM model 1 both ways."""
     fvoc = {f: i for i, f in enumerate(sorted({f for s, _ in pairs for f in s}))}
     evoc = {e: i for i, e in enumerate(sorted({e for _, d in pairs for e in d}))}
     seg, fi, ei = [], [], []
@@ -111,11 +135,16 @@ def align_pairs(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], min_score:
     t_ef = _em(seg_a, e_a, f_a, len(fvoc))  # t(e|f)
     score = t_fe * t_ef
     fnames, enames = sorted(fvoc), sorted(evoc)
-    best: dict[int, tuple[float, int, int]] = {}
+    found: dict[int, dict[int, tuple[float, int]]] = {}
     for f, e, sc in zip(f_a.tolist(), e_a.tolist(), score.tolist(), strict=True):
         # Words that always appear together tie ("climat": "climate", "change"); the one spelt alike wins.
-        best[f] = max(best.get(f, (0.0, 0, -1)), (round(sc, 6), _shared_prefix(fold(fnames[f]), enames[e]), e))
-    return {fnames[f]: enames[e] for f, (sc, _, e) in sorted(best.items()) if sc >= min_score}
+        found.setdefault(f, {})[e] = (round(sc, 6), _shared_prefix(fold(fnames[f]), enames[e]))
+    out = {}
+    for f, es in sorted(found.items()):
+        ranked = sorted(es.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        kept = [(enames[e], sc) for e, (sc, _) in ranked[:keep] if sc >= CANDIDATE_FLOOR]
+        out[fnames[f]] = kept or [(enames[ranked[0][0]], ranked[0][1][0])]
+    return out
 
 
 def _shared_prefix(a: str, b: str) -> int:
@@ -170,28 +199,71 @@ PHRASES = {
 class Glosser:
     """Turns French/Spanish text into English words, word by word, for the English parts of the tagger."""
 
-    def __init__(self, lexicons: dict[str, dict[str, str]], english: Iterable[str], skip_target: str = "") -> None:
-        self._lexicons = lexicons
+    def __init__(self, lexicons: dict[str, dict[str, Any]], english: Iterable[str], skip_target: str = "",
+                 neighbours: dict[str, dict[str, list]] | None = None) -> None:
+        # stem -> [(English word, alignment score), ...] best first; a plain word (older files) counts as sure
+        self._candidates = {lang: {f: [(c, 1.0)] if isinstance(c, str) else [(e, float(sc)) for e, sc in c]
+                                   for f, c in lex.items()} for lang, lex in lexicons.items()}
         self.skip_target = skip_target  # set: lexicons are aligned on first use without this target's texts
         self.english = frozenset(english)
         self._skip = {lang: set(stems(" ".join(_FUNCTION_WORDS[lang] | _SKIP[lang]), lang)) for lang in GLOSS_LANGS}
+        # word -> [(English word, cosine), ...]: nearest English words in multilingual-e5 (`build_neighbours`); a word
+        # missing there is looked up by its stem (the best-scoring word of that stem)
+        self.neighbours = neighbours or {}
+        self._by_stem: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        for lang, table in self.neighbours.items():
+            by_stem = self._by_stem.setdefault(lang, {})
+            words = sorted(table)
+            for w, st in zip(words, stems(" ".join(words), lang) if lang in GLOSS_LANGS else words, strict=False):
+                if st not in by_stem or table[w][0][1] > by_stem[st][0][1]:
+                    by_stem[st] = [(e, float(sc)) for e, sc in table[w]]
 
     def without_target(self, code: str) -> Glosser:
         """The same glosser with lexicons aligned without one UN target's texts (held-out evaluation)."""
-        return Glosser({}, self.english, skip_target=code)
+        return Glosser({}, self.english, skip_target=code, neighbours=self.neighbours)
+
+    def candidates(self, lang: str) -> dict[str, list[tuple[str, float]]]:
+        """Stem -> its aligned English words with their scores, best first ({} for a language without a lexicon)."""
+        if self.skip_target and lang in GLOSS_LANGS and lang not in self._candidates:
+            self._candidates[lang] = candidates(lang, self.skip_target)
+        return self._candidates.get(lang, {})
 
     def lexicon(self, lang: str) -> dict[str, str]:
-        """Stem -> English word for a language ({} when there is none)."""
-        if self.skip_target and lang in GLOSS_LANGS and lang not in self._lexicons:
-            self._lexicons[lang] = align(lang, self.skip_target)
-        return self._lexicons.get(lang, {})
+        """Stem -> English word for a language: the best aligned word when it scores MIN_SCORE or more."""
+        return {f: c[0][0] for f, c in self.candidates(lang).items() if c[0][1] >= MIN_SCORE}
+
+    def neighbour(self, word: str, stem: str, lang: str) -> list[tuple[str, float]]:
+        """The word's nearest English words in multilingual-e5 with their cosines ([] when it has none)."""
+        table = self.neighbours.get(lang, {})
+        if word in table:
+            return [(e, float(sc)) for e, sc in table[word]]
+        return self._by_stem.get(lang, {}).get(stem, [])
 
     def word(self, word: str, stem: str, lang: str) -> str | None:
-        """The English for one word: the aligned lexicon by stem, else a cognate, else None."""
+        """The English for one word: the aligned lexicon by stem, else its e5 neighbour, else a cognate, else None.
+
+        Among a stem's aligned partners, one that the word's cognate or e5 neighbour names wins over the best one:
+        co-occurrence in a few hundred segments confuses neighbours ("sécurité" -> "safely" beside "sécurité
+        alimentaire"), spelling and meaning do not.
+        """
         if stem in self._skip[lang]:
             return None
-        # The lexicon first: the other way round ranked 3-6 fewer right goals first per 100 UN texts (tune half).
-        return self.lexicon(lang).get(stem) or cognate(word, lang, self.english)
+        cands = self.candidates(lang).get(stem)
+        cog = cognate(word, lang, self.english)
+        near = self.neighbour(word, stem, lang)
+        if cands and cands[0][1] >= MIN_SCORE:
+            picks = ([cog] if cog else []) + ([near[0][0]] if near and near[0][1] >= NEIGHBOUR_PICK else [])
+            for pick in picks:
+                pick_stem = _english_stem(pick)
+                for e, sc in cands:
+                    if sc >= COGNATE_RATIO * cands[0][1] and _english_stem(e) == pick_stem:
+                        return e
+            return cands[0][0]
+        # The lexicon first: cognates before it ranked 3-6 fewer right goals first per 100 UN texts (tune half); e5
+        # neighbours before cognates and after them tied.
+        if near and near[0][1] >= NEIGHBOUR_MIN:
+            return near[0][0]
+        return cog
 
     def gloss(self, text: str, lang: str) -> str:
         """The text as English words in its own order ("" for a language without a lexicon)."""
@@ -216,6 +288,11 @@ class Glosser:
 
 
 @cache
+def _english_stem(word: str) -> str:
+    return stems(word, "en")[0] if len(word) > 1 else word
+
+
+@cache
 def english_words() -> frozenset[str]:
     """The shipped English word list (the packaged model's whole-word vocabulary and the keyword queries' words)."""
     path = resources.files("ssehub").joinpath(ENGLISH_FILE)
@@ -224,7 +301,9 @@ def english_words() -> frozenset[str]:
 
 @cache
 def default_glosser() -> Glosser:
-    """The glosser over the shipped lexicons and English words, built once per process."""
-    path = resources.files("ssehub").joinpath(ALIGN_FILE)
+    """The glosser over the shipped lexicons, e5 word neighbours and English words, built once per process."""
+    files = resources.files("ssehub")
+    path, near = files.joinpath(ALIGN_FILE), files.joinpath(NEIGHBOURS_FILE)
     lexicons = json.loads(path.read_text(encoding="utf-8"))["languages"] if path.is_file() else {}
-    return Glosser({lang: lexicons.get(lang, {}) for lang in GLOSS_LANGS}, english_words())
+    neighbours = json.loads(near.read_text(encoding="utf-8"))["languages"] if near.is_file() else {}
+    return Glosser({lang: lexicons.get(lang, {}) for lang in GLOSS_LANGS}, english_words(), neighbours=neighbours)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ssehub.embed import HashingEmbedder
-from ssehub.gloss import align, align_pairs, cognate, default_glosser, english_words, segments
+from ssehub.gloss import Glosser, align, align_pairs, cognate, default_glosser, english_words, segments
 from ssehub.tagger import Tagger
 
 
@@ -52,6 +52,44 @@ def test_two_word_sse_terms_gloss_as_the_english_term() -> None:
     assert g.gloss("comercio justo y economía solidaria", "es").startswith("fair trade") and "solidarity economy" in \
         g.gloss("comercio justo y economía solidaria", "es")
     assert "fair" not in g.gloss("le commerce de détail reste équitable", "fr").split()
+
+def test_a_cognate_or_an_e5_neighbour_picks_among_the_aligned_partners() -> None:
+    """Co-occurrence alone put "safely" before "security" for "sécurité"; the cognate and the e5 neighbour know better,
+    but only among partners the alignment found, and not far below the best one."""
+    english = english_words()
+    near = {"fr": {"faim": [["hunger", 0.95]]}}
+    g = Glosser({"fr": {"sécur": [["safely", 0.3], ["security", 0.05]], "faim": [["security", 0.2], ["hunger", 0.1]]}},
+                english, neighbours=near)
+    assert g.gloss("sécurité faim", "fr") == "security hunger"
+    weak = Glosser({"fr": {"sécur": [["safely", 0.3], ["security", 0.01]], "faim": [["security", 0.2]]}}, english,
+                   neighbours=near)
+    assert weak.gloss("sécurité faim", "fr") == "safely security"  # partner too weak / not a partner at all
+
+
+def test_e5_neighbours_gloss_words_the_aligned_lexicon_lacks() -> None:
+    english = english_words()
+    near = {"fr": {"logement": [["housing", 0.94]], "taudis": [["duty", 0.86]]},
+            "es": {"vivienda": [["housing", 0.93]]}}
+    g = Glosser({"fr": {}, "es": {}}, english, neighbours=near)
+    assert g.gloss("logement", "fr") == "housing"
+    assert g.gloss("logements", "fr") == "housing"  # by its stem
+    assert g.gloss("taudis", "fr") == ""  # under NEIGHBOUR_MIN: single words score that high against unrelated ones
+    assert g.gloss("viviendas", "es") == "housing"
+    assert g.without_target("11.1").neighbour("logement", "log", "fr") == [("housing", 0.94)]
+
+
+def test_shipped_e5_neighbours_restore_a_held_out_targets_words() -> None:
+    """Blind to target 11.1 ("... adequate, safe and affordable housing ..."), the alignment never saw "logement" beside
+    "housing"; the e5 neighbours, made from no parallel text, still gloss it."""
+    shipped = default_glosser()
+    blind = shipped.without_target("11.1")
+    assert "log" not in blind.lexicon("fr")
+    assert Glosser({}, shipped.english, skip_target="11.1").gloss("un logement abordable", "fr").split()[:1] != ["housing"]
+    assert blind.gloss("un logement abordable", "fr").split()[0] == "housing"
+    assert blind.gloss("la vivienda asequible", "es").split()[0] == "housing"
+    assert all(e in shipped.english for table in shipped.neighbours.values() for near in table.values() for e, _ in near)
+    assert shipped.candidates("fr")["pauvret"][0][0] == "poverty"
+
 
 def test_a_held_out_target_is_not_aligned_on() -> None:
     keys = segments("fr", skip_target="5.5")
