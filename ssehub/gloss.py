@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -96,10 +96,15 @@ def align(lang: str, skip_target: str = "", min_score: float = MIN_SCORE) -> dic
     A stem keeps the English word with the highest t(e|f)·t(f|e) (each direction explains the other's words away:
     "femmes ... filles" -> "women ... girls" although both always appear together).
     """
-    return {f: c[0][0] for f, c in candidates(lang, skip_target).items() if c[0][1] >= min_score}
+    return best_words(candidates(lang, skip_target), min_score)
 
 
-@cache
+def best_words(candidates: dict[str, list[tuple[str, float]]], min_score: float = MIN_SCORE) -> dict[str, str]:
+    """Stem -> its best English word, for stems whose best word scores `min_score` or more."""
+    return {f: c[0][0] for f, c in candidates.items() if c[0][1] >= min_score}
+
+
+@lru_cache(maxsize=8)  # a held-out evaluation aligns once per target: keep a few, not all 338 (Glosser keeps its own)
 def candidates(lang: str, skip_target: str = "") -> dict[str, list[tuple[str, float]]]:
     """French/Spanish stem -> its best English words with their t(e|f)·t(f|e), best first (`align_candidates`)."""
     english, own = segments("en", skip_target), segments(lang, skip_target)
@@ -115,7 +120,7 @@ def candidates(lang: str, skip_target: str = "") -> dict[str, list[tuple[str, fl
 
 def align_pairs(pairs: Sequence[tuple[Sequence[str], Sequence[str]]], min_score: float = MIN_SCORE) -> dict[str, str]:
     """Source word -> target word from aligned segments (each a pair of word lists), by IBM model 1 both ways."""
-    return {f: c[0][0] for f, c in align_candidates(pairs).items() if c[0][1] >= min_score}
+    return best_words(align_candidates(pairs), min_score)
 
 
 def align_candidates(pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
@@ -230,7 +235,7 @@ class Glosser:
 
     def lexicon(self, lang: str) -> dict[str, str]:
         """Stem -> English word for a language: the best aligned word when it scores MIN_SCORE or more."""
-        return {f: c[0][0] for f, c in self.candidates(lang).items() if c[0][1] >= MIN_SCORE}
+        return best_words(self.candidates(lang))
 
     def neighbour(self, word: str, stem: str, lang: str) -> list[tuple[str, float]]:
         """The word's nearest English words in multilingual-e5 with their cosines ([] when it has none)."""
