@@ -8,30 +8,61 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
 from collections.abc import Collection
+from functools import lru_cache
+from itertools import compress
 
 from ssehub.analyze import forms
 
 SNIPPET_CHARS = 240
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# The same runs in a text without "_" (\w is exactly [^\W_] plus "_"), found ~1.5x faster by the regex engine.
+_RUN = re.compile(r"\w+", re.UNICODE)
 _LEAD = 60  # context kept before the first marked word
+
+
+@lru_cache(maxsize=4096)
+def _occurrences(word: str) -> re.Pattern[str]:
+    """The word not followed by a letter or digit; the character before is checked by the caller (a pattern opening
+    with its literal is searched for fast, one opening with a look-behind is tried at every position)."""
+    return re.compile(re.escape(word) + r"(?![^\W_])")
+
+
+class Marker:
+    """The words to mark for one set of query forms; it remembers which words it has seen, so a page of snippets looks
+    up each distinct word's forms once (a page's passages share most of their words)."""
+
+    def __init__(self, marks: Collection[str]) -> None:
+        self.marks = frozenset(marks)
+        self._marked: set[str] = set()
+        self._plain: set[str] = set()
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of the words of `text` with an index form among the marks, in order."""
+        if not self.marks:
+            return []
+        words = set((_WORD if "_" in text else _RUN).findall(text))
+        new = words - self._marked - self._plain
+        if new:
+            plain = set(compress(new, map(self.marks.isdisjoint, map(forms, new))))
+            self._plain |= plain
+            self._marked |= new - plain
+        marked = words & self._marked
+        # Each marked word's whole-word occurrences: a run of letters and digits (what _WORD finds) equal to it. A match
+        # rejected for the letter before it hides no other: the positions it covers are all inside that same run.
+        spans = [
+            m.span() for word in marked for m in _occurrences(word).finditer(text)
+            if m.start() == 0 or not text[m.start() - 1].isalnum()  # isalnum() is exactly [^\W_]
+        ]
+        if len(marked) > 1:
+            spans.sort()
+        return spans
 
 
 def _matches(text: str, marks: Collection[str]) -> list[tuple[int, int]]:
     """Spans of the words with an index form among `marks`."""
-    if not marks:
-        return []
-    marks = frozenset(marks)
-    marked: dict[str, bool] = {}  # per distinct word: a passage repeats its words, each is looked up once
-    spans = []
-    for m in _WORD.finditer(text):
-        word = m.group()
-        hit = marked.get(word)
-        if hit is None:
-            hit = marked[word] = not marks.isdisjoint(forms(word))
-        if hit:
-            spans.append(m.span())
-    return spans
+    return Marker(marks).spans(text)
 
 
 def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, int]:
@@ -40,7 +71,11 @@ def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, in
         return 0, len(text)
     start = 0
     if spans:
-        best = max(range(len(spans)), key=lambda i: sum(1 for s, e in spans[i:] if e <= spans[i][0] + size - _LEAD))
+        # The first span whose window [its start, + size - _LEAD] ends after the most spans: spans do not overlap, so
+        # their ends are sorted and a window's count is a bisection.
+        ends = [e for _, e in spans]
+        counts = [bisect_right(ends, s + size - _LEAD) - i for i, (s, _) in enumerate(spans)]
+        best = counts.index(max(counts))
         start = max(0, spans[best][0] - _LEAD)
     start = min(start, len(text) - size)
     if start > 0:
@@ -53,10 +88,11 @@ def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, in
     return start, end
 
 
-def snippet(text: str, marks: Collection[str] = (), size: int = SNIPPET_CHARS) -> str:
-    """Escaped HTML of the best ~`size` characters of `text`, marking words with a form among `marks` (highlight_forms)."""
+def snippet(text: str, marks: Collection[str] | Marker = (), size: int = SNIPPET_CHARS) -> str:
+    """Escaped HTML of the best ~`size` characters of `text`, marking words with a form among `marks` (highlight_forms;
+    a `Marker` shared by a page's snippets saves looking the same words up again)."""
     text = " ".join(text.split())
-    spans = _matches(text, marks)
+    spans = (marks if isinstance(marks, Marker) else Marker(marks)).spans(text)
     start, end = _window(text, spans, size)
     out = ["… " if start > 0 else ""]
     pos = start

@@ -24,7 +24,10 @@ FILTERS = [Filters(), Filters(lang=["en"]), Filters(lang=["fr", ""]), Filters(sd
 def test_round4_is_python_round() -> None:
     rng = np.random.default_rng(7)
     halves = (np.arange(20_000) + 0.5) / 1e4  # every x.xxxx5: where numpy's multiply-and-rint can differ
-    values = np.concatenate([halves, -halves, rng.random(20_000), rng.random(2000) * 40 - 20, [0.0, -0.0, 1.0, 1e-9]])
+    fused = 0.5 * np.round(rng.random(20_000), 4) + 0.5 * np.where(rng.random(20_000) < 0.5, 0.0, rng.random(20_000))
+    exact_ties = (2 * np.arange(2000) + 1) / 64  # x * 1e4 is exactly a half-integer: half to even, as Python
+    values = np.concatenate([halves, -halves, rng.random(20_000), rng.random(2000) * 40 - 20, fused, exact_ties,
+                             [0.0, -0.0, 1.0, 1e-9]])
     expected = [round(v, 4) for v in values.tolist()]
     assert round4(values).tolist() == expected
     assert np.round(values, 4).tolist() != expected  # the case the fix-up exists for
