@@ -115,6 +115,37 @@ def parse(query: str) -> Node | None:
     return expr()
 
 
+Trigger = frozenset[tuple[str, str]]  # ("w", word) or ("p", prefix): a text can match only if it has one of them
+
+
+def trigger(node: Node) -> Trigger | None:
+    """Words or word prefixes of which a text must hold at least one to match `node` (None: no such set, e.g. NOT).
+
+    Used to skip the queries a text cannot match: a phrase needs each of its words (its longest is kept, likely the
+    rarest), a wildcard part needs a word starting with its letters before the `*`; AND and NEAR need every argument
+    (the smallest argument set is kept), OR needs one (the union).
+    """
+    if isinstance(node, Phrase):
+        parts = node.text.split(" ")
+        words_ = [p for p in parts if "*" not in p]
+        if words_:
+            return frozenset({("w", max(words_, key=len))})
+        prefixes = [p[: p.index("*")] for p in parts if not p.startswith("*")]
+        return frozenset({("p", max(prefixes, key=len))}) if prefixes else None
+    if node.kind in ("AND", "NEAR"):
+        known = [t for t in map(trigger, node.args) if t is not None]
+        return min(known, key=lambda t: (len(t), -sum(len(k[1]) for k in t))) if known else None
+    if node.kind == "OR":
+        union: set[tuple[str, str]] = set()
+        for arg in node.args:
+            t = trigger(arg)
+            if t is None:
+                return None
+            union |= t
+        return frozenset(union)
+    return None  # NOT
+
+
 class Matcher:
     """Counts, for a text, the queries of each system and goal that it matches."""
 
@@ -124,6 +155,9 @@ class Matcher:
         self._complex: list[tuple[int, int, Node]] = []
         self._wild: list[Phrase] = []
         self.max_words = 1
+        self._starts: dict[str, set[int]] = {}  # first word of a plain phrase -> the word counts of such phrases
+        self._needs: dict[int, tuple[str, str]] = {}  # id of a wildcard phrase -> a word or prefix it needs
+        self._ors: dict[int, tuple[frozenset[str], tuple[Node, ...]]] = {}  # id of an OR -> (plain phrases, the rest)
         for si, system in enumerate(self.systems):
             for goal, query in queries[system]:
                 node = parse(query)
@@ -134,11 +168,52 @@ class Matcher:
                 else:
                     self._complex.append((si, goal, node))
                 self._scan(node)
+        self._index_triggers()
+        self._gram_lengths = {w: tuple(sorted(ns)) for w, ns in self._starts.items()}
+        self._all_prefix_lengths = sorted({*self._prefix_lengths, *(len(k) for kind, k in self._needs.values() if kind == "p")})
+
+    def _index_triggers(self) -> None:
+        """Complex queries by trigger word and prefix (`trigger`), so a text evaluates only those it may match:
+        9 in 10 of them hold a word the text lacks."""
+        self._always: list[int] = []
+        self._by_word: dict[str, list[int]] = {}
+        self._by_prefix: dict[str, list[int]] = {}
+        for qi, (_, _, node) in enumerate(self._complex):
+            keys = trigger(node)
+            if keys is None:
+                self._always.append(qi)
+                continue
+            for kind, key in keys:
+                (self._by_word if kind == "w" else self._by_prefix).setdefault(key, []).append(qi)
+        self._prefix_lengths = sorted({len(p) for p in self._by_prefix})
+
+    def candidates(self, present: set[str], prefixes: set[str] | None = None) -> list[int]:
+        """Indexes of the complex queries a text with these words (and these word prefixes: `prefixes`) may match, in
+        query order."""
+        found = set(self._always)
+        prefixes = self.prefixes(present) if prefixes is None else prefixes
+        for w in present & self._by_word.keys():
+            found.update(self._by_word[w])
+        for p in prefixes & self._by_prefix.keys():
+            found.update(self._by_prefix[p])
+        return sorted(found)
+
+    def prefixes(self, present: set[str]) -> set[str]:
+        """The words' prefixes of the lengths that triggers and wildcard phrases use."""
+        lengths = self._all_prefix_lengths
+        return {w[:n] for w in present for n in lengths if n <= len(w)}
 
     def _scan(self, node: Node) -> None:
         if isinstance(node, Phrase):
             self.max_words = max(self.max_words, node.text.count(" ") + 1)
+            if node.pattern is None:
+                self._starts.setdefault(node.text.split(" ")[0], set()).add(node.text.count(" ") + 1)
+            elif (need := trigger(node)) is not None:
+                self._needs[id(node)] = next(iter(need))
         else:
+            if node.kind == "OR":  # one set test for its plain phrases (some ORs hold hundreds)
+                plain = frozenset(a.text for a in node.args if isinstance(a, Phrase) and a.pattern is None)
+                self._ors[id(node)] = (plain, tuple(a for a in node.args if not (isinstance(a, Phrase) and a.pattern is None)))
             for arg in node.args:
                 self._scan(arg)
 
@@ -146,13 +221,21 @@ class Matcher:
         """System -> 17 counts of matched queries (index 0 is goal 1)."""
         ws = words(text)
         joined = " ".join(ws)
-        grams = {" ".join(ws[i : i + n]) for n in range(1, self.max_words + 1) for i in range(len(ws) - n + 1)}
+        # Only the word runs that start like a phrase of their length: the n-grams that can equal a phrase.
+        grams, size, lengths = set(), len(ws), self._gram_lengths
+        for i, w in enumerate(ws):
+            for n in lengths.get(w, ()):
+                if i + n <= size:
+                    grams.add(" ".join(ws[i : i + n]))
         out = [[0] * 17 for _ in self.systems]
         for gram in grams & self._single.keys():
             for si, goal in self._single[gram]:
                 out[si][goal - 1] += 1
-        ctx = _Context(ws, joined, grams)
-        for si, goal, node in self._complex:
+        present = set(ws)
+        prefixes = self.prefixes(present)
+        ctx = _Context(ws, joined, grams, present, prefixes, self._needs, self._ors)
+        for qi in self.candidates(present, prefixes):
+            si, goal, node = self._complex[qi]
             if ctx.match(node):
                 out[si][goal - 1] += 1
         return {system: out[si] for si, system in enumerate(self.systems)}
@@ -161,8 +244,14 @@ class Matcher:
 class _Context:
     """One text's words, joined words and n-grams, with memoised phrase look-ups."""
 
-    def __init__(self, ws: list[str], joined: str, grams: set[str]) -> None:
+    def __init__(self, ws: list[str], joined: str, grams: set[str], present: set[str] | None = None,
+                 prefixes: set[str] | None = None, needs: dict[int, tuple[str, str]] | None = None,
+                 ors: dict[int, tuple[frozenset[str], tuple[Node, ...]]] | None = None) -> None:
+        """Args (all optional, from `Matcher`, for speed alone): the text's word set and word prefixes, what each
+        wildcard phrase needs, and each OR's plain phrases apart."""
         self.ws, self.joined, self.grams = ws, joined, grams
+        self.present = present if present is not None else set(ws)
+        self.prefixes, self.needs, self.ors = prefixes, needs or {}, ors or {}
         self.memo: dict[int, bool] = {}
         self.starts: dict[int, list[int]] = {}
         # Character offset -> word index, to turn regex hits in `joined` into word positions.
@@ -178,11 +267,15 @@ class _Context:
                 return node.text in self.grams
             key = id(node)
             if key not in self.memo:
-                self.memo[key] = node.pattern.search(self.joined) is not None
+                need = self.needs.get(key)
+                self.memo[key] = (need is None or self.has(need)) and node.pattern.search(self.joined) is not None
             return self.memo[key]
         if node.kind == "AND":
             return all(self.match(a) for a in node.args)
         if node.kind == "OR":
+            if (split := self.ors.get(id(node))) is not None:
+                plain, rest = split
+                return not self.grams.isdisjoint(plain) or any(self.match(a) for a in rest)
             return any(self.match(a) for a in node.args)
         if node.kind == "NEAR":
             if not all(self.match(a) for a in node.args):  # cheap check first
@@ -190,6 +283,13 @@ class _Context:
             left, right = (self.positions(a) for a in node.args)
             return any(abs(a - b) <= node.dist + 1 for a in left for b in right)
         return not self.match(node.args[0])
+
+    def has(self, need: tuple[str, str]) -> bool:
+        """Whether the text holds the word, or a word starting with the prefix (a cheap test before a regex search)."""
+        kind, key = need
+        if kind == "w":
+            return key in self.present
+        return self.prefixes is None or key in self.prefixes
 
     def positions(self, node: Node) -> list[int]:
         """Word positions where a phrase (or an OR of phrases) starts; AND/NOT/NEAR count everywhere."""

@@ -1,0 +1,78 @@
+"""The keyword-query matcher's shortcuts (trigger words, phrase-start n-grams, OR phrase sets) give the same counts as
+evaluating every query over every n-gram, on texts built from the shipped queries' own words so that many match."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from ssehub.sdgquery import Matcher, Op, Phrase, _Context, default_matcher, load_queries, trigger, words
+
+
+def brute_counts(matcher: Matcher, text: str) -> dict[str, list[int]]:
+    """Every query, every n-gram, no index: the meaning the shortcuts must keep."""
+    ws = words(text)
+    grams = {" ".join(ws[i : i + n]) for n in range(1, matcher.max_words + 1) for i in range(len(ws) - n + 1)}
+    out = [[0] * 17 for _ in matcher.systems]
+    for gram in grams & matcher._single.keys():
+        for si, goal in matcher._single[gram]:
+            out[si][goal - 1] += 1
+    ctx = _Context(ws, " ".join(ws), grams)
+    for si, goal, node in matcher._complex:
+        if ctx.match(node):
+            out[si][goal - 1] += 1
+    return {system: out[si] for si, system in enumerate(matcher.systems)}
+
+
+def query_texts(count: int, seed: int = 7) -> list[str]:
+    """Texts of 40 words drawn from the queries' words (wildcards given endings), with punctuation between some."""
+    vocabulary = sorted({w for rows in load_queries().values() for _, q in rows for w in re.findall(r"[\w*]+", q.lower())
+                         if w not in ("and", "or", "not") and w.strip("*")})
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        picked = [rng.choice(vocabulary).replace("*", rng.choice(["", "s", "ing", "al"])) for _ in range(40)]
+        texts.append(" ".join(w + rng.choice(["", "", "", ",", "."]) for w in picked))
+    return texts
+
+
+def test_shipped_queries_count_as_without_the_index() -> None:
+    matcher = default_matcher()
+    texts = query_texts(150)
+    matched = 0
+    for text in texts:
+        fast = matcher.counts(text)
+        assert fast == brute_counts(matcher, text), text
+        matched += sum(sum(row) for row in fast.values())
+    assert matched > 1000  # the texts do exercise the queries
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("sustainable development of rural areas", 1),
+    ("sustainability and developing countries", 1),
+    ("rural development without the s-word", 0),
+    ("", 0),
+])
+def test_wildcards_ands_ors_and_nots_through_the_index(text: str, expected: int) -> None:
+    matcher = Matcher({"x": [(1, '"sustainab*" AND ("develop*" OR "rural areas") NOT "s-word"')]})
+    assert matcher.counts(text)["x"][0] == expected == brute_counts(matcher, text)["x"][0]
+
+
+def test_a_query_with_only_a_not_is_always_evaluated() -> None:
+    matcher = Matcher({"x": [(3, 'NOT "health"')]})
+    assert matcher.counts("nothing relevant")["x"][2] == 1
+    assert matcher.counts("public health")["x"][2] == 0
+
+
+def test_triggers() -> None:
+    assert trigger(Phrase("climate change", None)) == frozenset({("w", "climate")})
+    assert trigger(Phrase("sustainab* goals", re.compile("x"))) == frozenset({("w", "goals")})
+    assert trigger(Phrase("sustainab* develop*", re.compile("x"))) == frozenset({("p", "sustainab")})
+    assert trigger(Phrase("*forest*", re.compile("x"))) is None
+    either = Op("OR", (Phrase("water", None), Phrase("sanitation", None)))
+    assert trigger(either) == frozenset({("w", "water"), ("w", "sanitation")})
+    assert trigger(Op("AND", (either, Phrase("toilets", None)))) == frozenset({("w", "toilets")})
+    assert trigger(Op("NOT", (either,))) is None
+    assert trigger(Op("OR", (either, Op("NOT", (either,))))) is None
