@@ -57,6 +57,8 @@ def _phrase(raw: str) -> Phrase | None:
 def parse(query: str) -> Node | None:
     """Parse one text2sdg query; None if it holds no phrase. Adjacent terms are ANDed, as in Lucene."""
     tokens = _TOKEN.findall(query)
+    if len(tokens) == 1 and tokens[0] not in ("NOT", "(", ")"):  # most queries: one phrase (what the grammar gives)
+        return _phrase(tokens[0].strip('"<>{}'))
     pos = 0
 
     def peek() -> str | None:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ssehub.sdgquery import Matcher, Op, Phrase, _Context, default_matcher, load_queries, trigger, words
+from ssehub.sdgquery import Matcher, Op, Phrase, _Context, default_matcher, load_queries, parse, trigger, words
 
 
 def brute_counts(matcher: Matcher, text: str) -> dict[str, list[int]]:
@@ -76,3 +76,11 @@ def test_triggers() -> None:
     assert trigger(Op("AND", (either, Phrase("toilets", None)))) == frozenset({("w", "toilets")})
     assert trigger(Op("NOT", (either,))) is None
     assert trigger(Op("OR", (either, Op("NOT", (either,))))) is None
+
+
+def test_one_phrase_queries_parse_as_the_grammar_does() -> None:
+    queries = [q for rows in load_queries().values() for _, q in rows]
+    single = [q for q in queries if len(re.findall(r'"[^"]*"|<[^>]*>|\{[^}]*\}|\(|\)|[^\s()"<>{}]+', q)) == 1]
+    assert len(single) > 20000
+    for q in [*single[::50], '"climate change"', "sustainab*", "<water>", "{x}", "OR"]:
+        assert parse(q) == parse(f"( {q} )"), q  # the parenthesised form goes through the whole grammar
