@@ -205,8 +205,70 @@ def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
             r = http.get("/api/search", params={"q": q, "mode": mode})
             out.append(time.perf_counter() - t0)
             r.raise_for_status()
+    first = [round(1000 * t, 1) for t in out[:5]]
     out.sort()
-    return {"p50_ms": round(1000 * statistics.median(out), 1), "p95_ms": round(1000 * out[int(0.95 * (len(out) - 1))], 1)}
+    return {"p50_ms": round(1000 * statistics.median(out), 1), "p95_ms": round(1000 * out[int(0.95 * (len(out) - 1))], 1),
+            "max_ms": round(1000 * out[-1], 1), "first_ms": first}
+
+
+def first_vector_searches(size: int, searches: int = 60, page_in: bool = False) -> dict[str, Any]:
+    """Run in a fresh process: load the corpus's index as `ssehub serve` does (vectors mapped), page it in first if
+    asked, then time its first `searches` searches for a pool of search's size (noisy topic queries).
+
+    The fresh-server cost that one client's p95 rests on, without HTTP, model and keyword stage around it.
+    """
+    import resource
+
+    import numpy as np
+
+    from searchapi.search import POOL
+    from ssehub.ann import load_index
+
+    folder = perf_corpus.build(size)
+    t0 = time.perf_counter()
+    index, _ = load_index(folder / "index", mmap=True)
+    out: dict[str, Any] = {"size": size, "load_s": round(time.perf_counter() - t0, 2), "load_average": os.getloadavg()[0]}
+    if page_in:
+        out["page_in"] = index.page_in()
+    rng = np.random.default_rng(11)
+    bases = perf_corpus.topic_vectors(perf_corpus.topic_passages(np.random.default_rng(0)))
+    queries = perf_corpus.noisy(bases[rng.integers(0, len(bases), 2 * searches)], rng, spread=1.0)
+    faults = resource.getrusage(resource.RUSAGE_SELF)
+    times = []
+    for q in queries[:searches]:
+        t = time.perf_counter()
+        index.search(q[None, :], POOL)
+        times.append(1000 * (time.perf_counter() - t))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    again = []
+    for q in queries[searches:]:
+        t = time.perf_counter()
+        index.search(q[None, :], POOL)
+        again.append(1000 * (time.perf_counter() - t))
+    ordered = sorted(times)
+    out |= {"median_ms": round(statistics.median(times), 2), "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+            "max_ms": round(ordered[-1], 2), "first_ms": [round(t, 1) for t in times[:5]],
+            "faults_minor_major": [after.ru_minflt - faults.ru_minflt, after.ru_majflt - faults.ru_majflt],
+            "next_median_ms": round(statistics.median(again), 2), "rss_mb": round(rss_mb(os.getpid()))}
+    return out
+
+
+def main() -> None:
+    """`python -m bench.perf_search --size 1m [--page-in]`: `first_vector_searches` in this fresh process, as JSON."""
+    import argparse
+
+    from bench.__main__ import size_of
+
+    parser = argparse.ArgumentParser(description=first_vector_searches.__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1m")
+    parser.add_argument("--searches", type=int, default=60)
+    parser.add_argument("--page-in", action="store_true", help="page the mapped vectors in before the searches")
+    args = parser.parse_args()
+    print(json.dumps(first_vector_searches(size_of(args.size), args.searches, args.page_in)))
+
+
+if __name__ == "__main__":
+    main()
 
 
 def prepare(folder: Path, log: Any = print) -> float:

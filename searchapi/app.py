@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -24,6 +25,7 @@ from searchapi.routes.pages import STATIC_DIR
 from searchapi.search import Searcher
 from ssehub.ann import MANIFEST_FILE
 from ssehub.embed import Embedder, load_embedder
+from ssehub.pages import read_ahead
 from ssehub.settings import Settings
 from ssehub.store import Store
 
@@ -45,8 +47,20 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
     """Load the catalog, the index and the model in the background, so the first query is fast and startup is not held up.
 
     `stop` is set at shutdown: the store is closed only after this thread has returned (closing a SQLite connection
-    another thread is reading from crashes the process), so each step checks it first.
+    another thread is reading from crashes the process), so each step checks it first. The index is loaded and its
+    mapped vectors paged in by a thread of their own (`FaissIndex.page_in`), so the first searches do not fault them in
+    one page at a time: it touches no store, waits on the disk while the catalog build uses a core, and does not delay
+    that build (a health check that finds no build under way counts the store's rows: ~5 s at a million passages).
     """
+
+    def page_in() -> None:
+        try:
+            if searcher.index_manifest() is not None:  # loads the index, its vectors mapped
+                searcher.live.get()[0].page_in(stop)
+        except Exception:  # searches page the vectors in themselves
+            log.exception("could not page the index in")
+
+    threading.Thread(target=page_in, name="ssehub-page-in", daemon=True).start()
     try:
         searcher.catalog.get()  # seconds at a million passages: built here, not in the first request
     except Exception:  # SQLite answers without it
@@ -54,7 +68,13 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
     if stop.is_set():
         return
     try:
-        searcher.keyword.get()  # the in-memory bm25: FTS5 answers until it is built
+        engine = searcher.keyword.get()  # the in-memory bm25: FTS5 answers until it is built
+        # Its saved arrays are mapped: read them ahead into the page cache (no resident memory), so a term's first
+        # postings are not read from disk a fault at a time (a cold 1M query: 230 ms, 22-38 ms warm).
+        for array in vars(engine).values() if engine is not None else ():
+            mapped = getattr(array, "base", array)
+            if isinstance(mapped, np.memmap) and mapped.filename and not stop.is_set():
+                read_ahead(Path(mapped.filename), stop)
     except Exception:
         log.exception("could not build the keyword engine")
     if stop.is_set():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,63 @@ def test_mapped_index_answers_as_the_read_one_and_survives_a_new_save(tmp_path: 
     other.add(np.arange(5, dtype=np.int64), vectors[:5])
     save_index(other, tmp_path, "m")  # renamed over the mapped file: the mapping keeps the old one
     assert np.array_equal(read.search(queries, 10)[1], mapped.search(queries, 10)[1])
+
+
+def _resident_kb(path: Path) -> int:
+    """Resident kB of this process's mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("advice", [None, 9999], ids=["madvise", "page-by-page"])
+def test_populate_maps_every_page_of_a_mapped_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, advice: int | None) -> None:
+    import mmap
+
+    from ssehub import pages
+
+    if advice is not None:
+        monkeypatch.setattr(pages, "MADV_POPULATE_READ", advice)  # an advice the kernel rejects: the fallback runs
+    path = tmp_path / "vectors.bin"
+    path.write_bytes(np.arange(3 * 2**20 // 8, dtype=np.int64).tobytes())  # 3 MB
+    assert pages.read_ahead(path) == path.stat().st_size
+    assert pages.read_ahead(path, start=100, length=1000) == 1000
+    assert pages.read_ahead(path, start=path.stat().st_size - 10) == 10
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+        view = np.frombuffer(mapped, dtype=np.int64)
+        address = view.ctypes.data
+        assert _resident_kb(path) < 1024  # nothing touched yet
+        assert pages.populate(address + 100, view.nbytes - 100) >= view.nbytes - pages.PAGE
+        assert _resident_kb(path) >= 3 * 1024
+        assert int(view[-1]) == len(view) - 1
+        del view
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(("kind", "count"), [("flat", 20_000), ("hnsw", 3000)])
+def test_page_in_makes_a_mapped_index_resident_and_answers_alike(tmp_path: Path, kind: str, count: int) -> None:
+    vectors = _unit(count, dim=64, seed=9)
+    index = FaissIndex(64, kind=kind)  # type: ignore[arg-type]
+    index.add(np.arange(count, dtype=np.int64) + 3, vectors)
+    save_index(index, tmp_path, "m")
+    read, _ = load_index(tmp_path)
+    assert read.page_in() is None  # read into memory: nothing to page in
+    mapped, _ = load_index(tmp_path, mmap=True)
+    path = tmp_path / "chunks.faiss"
+    if kind == "flat":  # large enough that loading leaves most of the mapped vectors out
+        assert _resident_kb(path) < vectors.nbytes // 2048
+    stats = mapped.page_in()
+    assert stats is not None and stats["read_mb"] == round(path.stat().st_size / 2**20)
+    assert _resident_kb(path) >= vectors.nbytes // 1024  # every page of the vectors mapped in
+    queries = vectors[:30] + 0.02
+    assert np.array_equal(read.search(queries, 20)[1], mapped.search(queries, 20)[1])
+    stop = threading.Event()
+    stop.set()
+    assert mapped.page_in(stop)["mapped_mb"] == 0  # a set stop ends it before any step
+    assert NumpyIndex(4).page_in() is None

@@ -50,7 +50,7 @@ def test_saved_engine_is_loaded_by_the_next_process_with_the_same_answers(search
     try:
         live = LiveKeyword(other, folder)
         engine = live.get()
-        assert engine is not None and isinstance(engine.values, np.memmap)  # loaded, not rebuilt
+        assert engine is not None and isinstance(engine.values.base, np.memmap)  # loaded (a view of the mapped file)
         assert answers(live) == expected
         for q in QUERIES:  # and FTS5's own answer (scores within float32 rounding)
             mine, fts = live.chunks(parse(q).match(), 20), other.keyword_chunks(parse(q).match(), 20)
