@@ -10,6 +10,7 @@ a small read at ~3 ms). Faulting the whole file in page by page took 680 s there
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import threading
@@ -51,7 +52,8 @@ def populate(address: int, length: int, stop: threading.Event | None = None) -> 
     """Map the pages of [address, address + length) of a mapping into this process; the bytes covered.
 
     MADV_POPULATE_READ where the kernel has it (the call releases the GIL: requests keep running), else one read per
-    page. Pages already read ahead cost a minor fault each, in the kernel.
+    page. Pages already read ahead cost a minor fault each, in the kernel. The caller keeps the mapping alive; any
+    error other than an unknown advice ends the work (pages are never touched where the kernel refused them).
     """
     start = address - address % PAGE
     end = address + length
@@ -60,7 +62,11 @@ def populate(address: int, length: int, stop: threading.Event | None = None) -> 
     while done < end and not (stop is not None and stop.is_set()):
         step = min(BLOCK, end - done)
         if use_madvise and _libc.madvise(done, step, MADV_POPULATE_READ) != 0:
-            log.debug("MADV_POPULATE_READ unavailable (errno %s); touching pages one by one", ctypes.get_errno())
+            error = ctypes.get_errno()
+            if error != errno.EINVAL:  # not an unknown advice: an unmapped or unreadable range
+                log.warning("could not page in a mapped range: %s", os.strerror(error))
+                break
+            log.debug("MADV_POPULATE_READ unavailable; touching pages one by one")
             use_madvise = False
         if not use_madvise:
             pages = np.frombuffer((ctypes.c_char * step).from_address(done), dtype=np.uint8)

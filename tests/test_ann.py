@@ -195,3 +195,19 @@ def test_page_in_makes_a_mapped_index_resident_and_answers_alike(tmp_path: Path,
     stop.set()
     assert mapped.page_in(stop)["mapped_mb"] == 0  # a set stop ends it before any step
     assert NumpyIndex(4).page_in() is None
+
+
+def test_populate_stops_on_a_range_that_is_no_longer_mapped(tmp_path: Path) -> None:
+    import mmap
+
+    from ssehub import pages
+
+    path = tmp_path / "gone.bin"
+    path.write_bytes(b"\1" * (4 * pages.PAGE))
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    view = np.frombuffer(mapped, dtype=np.uint8)
+    address = view.ctypes.data
+    del view
+    mapped.close()  # unmapped: touching it would crash the process
+    assert pages.populate(address, 4 * pages.PAGE) == 0
