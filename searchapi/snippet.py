@@ -17,8 +17,6 @@ from ssehub.analyze import forms
 
 SNIPPET_CHARS = 240
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# The same runs in a text without "_" (\w is exactly [^\W_] plus "_"), found ~1.5x faster by the regex engine.
-_RUN = re.compile(r"\w+", re.UNICODE)
 _LEAD = 60  # context kept before the first marked word
 
 
@@ -38,11 +36,11 @@ class Marker:
         self._marked: set[str] = set()
         self._plain: set[str] = set()
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Spans of the words of `text` with an index form among the marks, in order."""
+    def spans(self, text: str, tokens: list[str] | None = None) -> list[tuple[int, int]]:
+        """Spans of the words of `text` with an index form among the marks, in order (`tokens`: `text.split()`)."""
         if not self.marks:
             return []
-        words = set((_WORD if "_" in text else _RUN).findall(text))
+        words = _words(text.split() if tokens is None else tokens)
         new = words - self._marked - self._plain
         if new:
             plain = set(compress(new, map(self.marks.isdisjoint, map(forms, new))))
@@ -58,6 +56,17 @@ class Marker:
         if len(marked) > 1:
             spans.sort()
         return spans
+
+
+def _words(tokens: list[str]) -> set[str]:
+    """The distinct words (runs of letters and digits, _WORD) of a text split at whitespace: a token that is all letters
+    and digits is one word (str.isalnum is exactly _WORD's class), the regex reads the others alone (a fifth of the text
+    instead of all of it)."""
+    words = set(filter(str.isalnum, tokens))
+    rest = [t for t in tokens if t not in words]
+    if rest:
+        words.update(_WORD.findall(" ".join(rest)))
+    return words
 
 
 def _matches(text: str, marks: Collection[str]) -> list[tuple[int, int]]:
@@ -91,8 +100,9 @@ def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, in
 def snippet(text: str, marks: Collection[str] | Marker = (), size: int = SNIPPET_CHARS) -> str:
     """Escaped HTML of the best ~`size` characters of `text`, marking words with a form among `marks` (highlight_forms;
     a `Marker` shared by a page's snippets saves looking the same words up again)."""
-    text = " ".join(text.split())
-    spans = (marks if isinstance(marks, Marker) else Marker(marks)).spans(text)
+    tokens = text.split()
+    text = " ".join(tokens)
+    spans = (marks if isinstance(marks, Marker) else Marker(marks)).spans(text, tokens)
     start, end = _window(text, spans, size)
     out = ["… " if start > 0 else ""]
     pos = start

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html as htmltext
 import random
+import re
 
 import pytest
 
 from searchapi import cursor as cursors
 from searchapi.fusion import best_per_document, ranked, rrf
 from searchapi.query import MAX_TERMS, parse
-from searchapi.snippet import snippet
+from searchapi.snippet import Marker, snippet
+from ssehub.analyze import forms
 from ssehub.store import Filters
 
 NASTY = ['"', "'", "(", ")", "*", ":", "-", "+", "^", "NEAR", "AND", "OR", "NOT", "{", "}", "[", "]", "\\", "/", ".", ",",
@@ -67,6 +70,30 @@ def test_snippet_trims_around_the_terms() -> None:
     assert "<mark>housing</mark>" in html and html.startswith("… ") and html.endswith(" …")
     assert len(html.replace("<mark>", "").replace("</mark>", "")) <= 250
     assert snippet("short text", ()) == "short text"
+
+
+def _marked_spans(text: str, marks: frozenset[str]) -> list[tuple[int, int]]:
+    """The definition the snippet's faster word search must keep: every run of letters and digits with a marked form."""
+    return [m.span() for m in re.finditer(r"[^\W_]+", text) if not marks.isdisjoint(forms(m.group()))]
+
+
+def test_snippet_marks_exactly_the_words_with_a_marked_form() -> None:
+    rng = random.Random(11)
+    words = ["coop", "cooperative", "Coopératives", "COOPERATIVES", "co_op", "_coop", "coop_", "coop2", "2coop", "économie",
+             "l'économie", "women's", "&amp;", "<b>", "coopcoop", "ﬁnance", "finance", "İstanbul", "straße", "habitants",
+             "micro-crédito", "١٢٣", "\u00a0", "—", "x" * 300, *NASTY]
+    queries = ["cooperatives", "economie finance", "habitant", "coop", "micro credit", "strasse istanbul", "123 ١٢٣"]
+    for _ in range(3000):
+        text = "".join(rng.choice(words) + rng.choice([" ", ", ", "\n", "-", "_", "/", ""]) for _ in range(rng.randint(0, 80)))
+        marks = parse(rng.choice(queries)).highlight_forms()
+        flat = " ".join(text.split())
+        expected = _marked_spans(flat, marks)
+        assert Marker(marks).spans(flat) == expected
+        shown = re.findall(r"<mark>(.*?)</mark>", snippet(text, marks, size=rng.choice([40, 240, 5000])))
+        assert {htmltext.unescape(w) for w in shown} <= {flat[s:e] for s, e in expected}
+    marker = Marker(parse("cooperatives finance").highlight_forms())  # one marker over a page: same as fresh ones
+    for text in ["Coopératives and finance.", "co_operatives financé", "finances, coop", "Coopératives and finance."]:
+        assert snippet(text, marker) == snippet(text, parse("cooperatives finance").highlight_forms())
 
 
 def test_rrf_rewards_agreement_and_normalises() -> None:
