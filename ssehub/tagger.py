@@ -89,8 +89,9 @@ def default_lexicon() -> tf.Lexicon:
 
 def prototype_vectors(embedder: Embedder, texts: list[str], cache_dir: Path | None = None) -> np.ndarray:
     """Embeddings of the UN texts: shipped for the packaged model, else cached in `cache_dir`, else computed."""
-    key = hashlib.sha1("\n".join([embedder.name, *texts]).encode("utf-8")).hexdigest()[:16]
-    candidates = [resources.files("ssehub").joinpath(model_file(PROTOTYPE_FILE, embedder.name))] + ([cache_dir / f"sdg_prototypes_{key}.npz"] if cache_dir else [])
+    model = getattr(embedder, "approximates", embedder.name)  # int8 vectors use their fp32 model's (cosine ~0.998)
+    key = hashlib.sha1("\n".join([model, *texts]).encode("utf-8")).hexdigest()[:16]
+    candidates = [resources.files("ssehub").joinpath(model_file(PROTOTYPE_FILE, model))] + ([cache_dir / f"sdg_prototypes_{key}.npz"] if cache_dir else [])
     for path in candidates:
         if path.is_file():
             with path.open("rb") as f:
@@ -152,7 +153,8 @@ class Tagger:
     def __init__(self, embedder: Embedder, params: dict[str, Any] | None = None, offset: float = 0.0,
                  matcher: Matcher | None = None, cache_dir: Path | None = None) -> None:
         self.embedder = embedder
-        self.params = params if params is not None else load_params(embedder.name)
+        model = getattr(embedder, "approximates", embedder.name)  # int8 vectors use their fp32 model's fit
+        self.params = params if params is not None else load_params(model)
         self.offset = offset
         self.matcher = matcher or default_matcher()
         protos = _prototypes()
@@ -164,7 +166,7 @@ class Tagger:
         self.glosser: Glosser = default_glosser()
         self._keep: np.ndarray | None = None  # prototypes left out (evaluation on held-out UN texts)
         self._goal_mats = self.lexicon.goal_matrices(self.proto_goal)
-        if self.params.get("model") not in (None, embedder.name):
+        if self.params.get("model") not in (None, model):
             log.warning("tagger weights were fitted for %s, not %s: scores are uncalibrated",
                         self.params.get("model"), embedder.name)
 
