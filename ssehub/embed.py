@@ -181,7 +181,7 @@ def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:
         return None
 
 
-BACKENDS = ("onnx", "onnx-int8", "torch")
+BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -196,6 +196,10 @@ def load_embedder(settings: Settings) -> Embedder:
         from ssehub.errors import ConfigError
 
         raise ConfigError(f"embed_backend {backend!r} is not one of {', '.join(BACKENDS)} (env SSEHUB_EMBED_BACKEND)")
+    if backend == "auto":  # the existing index's vectors (fp32 or int8), int8 for a new one
+        from ssehub.onnxembed import backend_for
+
+        backend = backend_for(settings.index_dir)
     if backend != "torch":
         onnx = _onnx_embedder(settings.model_path, backend == "onnx-int8", settings.torch_threads)
         if onnx is not None:

@@ -42,6 +42,20 @@ INT8_SUFFIX = "-int8v2"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def backend_for(index_dir: Path) -> str:
+    """The backend `embed_backend = "auto"` picks: the one whose vectors the index in `index_dir` holds, int8 for none.
+
+    int8v2 became the default once it kept SciFact's nDCG@10 within 0.005 of fp32 (bench/results). An index built
+    before holds fp32 vectors (its manifest names the plain model): it keeps them, so its queries are encoded as its
+    passages were and `ssehub index` stays incremental; `SSEHUB_EMBED_BACKEND=onnx-int8 ssehub index` converts it.
+    """
+    try:
+        model = str(json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["model"])  # ssehub.ann's file
+    except (OSError, ValueError, KeyError, TypeError):
+        return "onnx-int8"
+    return "onnx-int8" if "-int8" in model else "onnx"  # the first int8 (`-int8`) is rebuilt as int8v2
+
+
 def cache_dir() -> Path:
     """Where exported graphs are kept: $SSEHUB_ONNX_CACHE, else $XDG_CACHE_HOME/ssehub/onnx (~/.cache/ssehub/onnx)."""
     if os.environ.get("SSEHUB_ONNX_CACHE"):
@@ -269,6 +283,7 @@ class OnnxEmbedder:
         # fp32 vectors match torch's to ~1e-7 cosine (tests/test_embed_backend.py), so they share the model's id and its
         # stored vectors; int8 vectors differ by ~2e-3 and get an id of their own, so the two never mix in one index.
         self.name = f"{name}{INT8_SUFFIX}" if int8 else name
+        self.approximates = name  # the fp32 vectors these stand for: the tagger reads that model's shipped UN-text vectors
         self.path = graph_path(folder, name, int8)
         bert = json.loads((folder / "sentence_bert_config.json").read_text()) if (folder / "sentence_bert_config.json").is_file() else {}
         self.max_tokens = int(bert.get("max_seq_length", 256))

@@ -214,7 +214,7 @@ def test_a_failing_onnx_backend_falls_back_to_torch_with_a_log_line(monkeypatch:
 
 
 def test_an_unknown_backend_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="embed_backend 'tensorrt' is not one of onnx, onnx-int8, torch"):
+    with pytest.raises(ConfigError, match="embed_backend 'tensorrt' is not one of auto, onnx, onnx-int8, torch"):
         load_embedder(Settings(embed_backend="tensorrt"))
 
 
@@ -251,3 +251,30 @@ def test_index_keeps_vectors_across_fp32_backends_and_reembeds_for_int8(
     assert read_manifest(settings.index_dir)["model"] == int8_id  # search refuses a query from another id
     back, models = run(onnx_embedder, tagger)
     assert back["rebuild"] and back["embedded"] == unique and models == {"all-MiniLM-L6-v2"}
+
+
+def test_auto_keeps_an_existing_index_in_its_vectors_and_starts_new_ones_in_int8(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_embedder: onnxembed.OnnxEmbedder,
+        int8_embedder: onnxembed.OnnxEmbedder, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("SSEHUB_EMBED_BACKEND", raising=False)
+    settings = Settings(data_dir=tmp_path, index_workers=0)
+    assert settings.embed_backend == "auto" and onnxembed.backend_for(settings.index_dir) == "onnx-int8"
+    store = Store(settings.store_path)
+    for i, text in enumerate(TEXTS[:3]):
+        store.upsert_document(Document(id=f"d{i}", source_id="test", title=f"Document {i}", text=text))
+    store.close()
+    with caplog.at_level(logging.WARNING, logger="ssehub.tagger"):
+        int8_tagger = Tagger(int8_embedder)
+    # int8 vectors are tagged against the packaged model's shipped UN-text vectors and fitted weights: nothing to
+    # embed, no "uncalibrated" warning
+    np.testing.assert_array_equal(int8_tagger.proto_vecs, Tagger(onnx_embedder).proto_vecs)
+    assert "uncalibrated" not in caplog.text
+    # An index built before int8 became the default: fp32 vectors, which auto keeps (queries as its passages were).
+    pipeline.index(settings.model_copy(update={"embed_backend": "onnx"}), embedder=onnx_embedder, tagger=Tagger(onnx_embedder))
+    assert onnxembed.backend_for(settings.index_dir) == "onnx"
+    assert load_embedder(settings).name == onnx_embedder.name
+    again = pipeline.index(settings, tagger=Tagger(onnx_embedder))  # auto: incremental, nothing re-embedded
+    assert not again["rebuild"] and again["embedded"] == 0 and again["backend"] == "onnx"
+    converted = pipeline.index(settings.model_copy(update={"embed_backend": "onnx-int8"}), tagger=int8_tagger)
+    assert converted["rebuild"] and converted["backend"] == "onnx-int8"
+    assert onnxembed.backend_for(settings.index_dir) == "onnx-int8" and load_embedder(settings).name == int8_embedder.name
