@@ -1,7 +1,7 @@
 """SciFact through ssehub's real path (`ssehub import`, `ssehub index`, `Searcher.search`): nDCG@10, Recall@100, timings.
 
 Usage: .venv/bin/python -m bench.retrieval [--queries train|test] [--limit-docs N] [--modes hybrid,keyword] [--reuse DIR]
-                                           [--backend onnx|onnx-int8|torch]
+                                           [--backend auto|onnx|onnx-int8|torch]
 
 The built data folder is cached under ~/.cache/ssehub-bench/ (env SSEHUB_BENCH_CACHE) keyed by the indexing code, the model and the corpus subset,
 so a change to the search code re-runs only the queries. `--reuse DIR` evaluates a copy of a data folder built earlier
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached data folder")
     ap.add_argument("--data", type=Path, default=SCIFACT, help="BEIR SciFact folder")
     ap.add_argument("--reuse", type=Path, default=None, help="a data folder built earlier (copied, never changed)")
-    ap.add_argument("--backend", choices=("onnx", "onnx-int8", "torch"), default=None,
+    ap.add_argument("--backend", choices=("auto", "onnx", "onnx-int8", "torch"), default=None,
                     help="embedding backend (default: the setting's); with --reuse, re-embeds the copy with it")
     args = ap.parse_args(argv)
     if args.backend:

@@ -49,8 +49,10 @@ def backend_for(index_dir: Path) -> str:
     before holds fp32 vectors (its manifest names the plain model): it keeps them, so its queries are encoded as its
     passages were and `ssehub index` stays incremental; `SSEHUB_EMBED_BACKEND=onnx-int8 ssehub index` converts it.
     """
+    from ssehub.ann import MANIFEST_FILE
+
     try:
-        model = str(json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["model"])  # ssehub.ann's file
+        model = str(json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["model"])
     except (OSError, ValueError, KeyError, TypeError):
         return "onnx-int8"
     return "onnx-int8" if "-int8" in model else "onnx"  # the first int8 (`-int8`) is rebuilt as int8v2
