@@ -211,9 +211,19 @@ def latencies(url: str, mode: str, requests: int) -> dict[str, float]:
             "max_ms": round(1000 * out[-1], 1), "first_ms": first}
 
 
-def first_vector_searches(size: int, searches: int = 60, page_in: bool = False) -> dict[str, Any]:
+def drop_cached(path: Path) -> None:
+    """Drop a file's pages from the page cache (those no process maps), as after a reboot: POSIX_FADV_DONTNEED."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def first_vector_searches(size: int, searches: int = 60, page_in: bool = False, cold: bool = False) -> dict[str, Any]:
     """Run in a fresh process: load the corpus's index as `ssehub serve` does (vectors mapped), page it in first if
-    asked, then time its first `searches` searches for a pool of search's size (noisy topic queries).
+    asked, then time its first `searches` searches for a pool of search's size (noisy topic queries); `cold` drops
+    the index file from the page cache first.
 
     The fresh-server cost that one client's p95 rests on, without HTTP, model and keyword stage around it.
     """
@@ -222,12 +232,15 @@ def first_vector_searches(size: int, searches: int = 60, page_in: bool = False) 
     import numpy as np
 
     from searchapi.search import POOL
-    from ssehub.ann import load_index
+    from ssehub.ann import INDEX_FILE, load_index
 
     folder = perf_corpus.build(size)
+    if cold:
+        drop_cached(folder / "index" / INDEX_FILE)
     t0 = time.perf_counter()
     index, _ = load_index(folder / "index", mmap=True)
-    out: dict[str, Any] = {"size": size, "load_s": round(time.perf_counter() - t0, 2), "load_average": os.getloadavg()[0]}
+    out: dict[str, Any] = {"size": size, "cold": cold, "load_s": round(time.perf_counter() - t0, 2),
+                           "load_average": os.getloadavg()[0]}
     if page_in:
         out["page_in"] = index.page_in()
     rng = np.random.default_rng(11)
@@ -263,8 +276,9 @@ def main() -> None:
     parser.add_argument("--size", default="1m")
     parser.add_argument("--searches", type=int, default=60)
     parser.add_argument("--page-in", action="store_true", help="page the mapped vectors in before the searches")
+    parser.add_argument("--cold", action="store_true", help="drop the index file from the page cache first")
     args = parser.parse_args()
-    print(json.dumps(first_vector_searches(size_of(args.size), args.searches, args.page_in)))
+    print(json.dumps(first_vector_searches(size_of(args.size), args.searches, args.page_in, args.cold)))
 
 
 if __name__ == "__main__":
