@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ssehub.errors import IndexNotBuilt
-from ssehub.pages import populate, read_ahead
+from ssehub.pages import populate, read_ahead, read_only_mapping
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "chunks.faiss"
@@ -126,17 +126,20 @@ class FaissIndex:
         return int(vectors.ctypes.data), int(vectors.nbytes)
 
     def page_in(self, stop: threading.Event | None = None) -> dict[str, float] | None:
-        """Bring the vectors of a mapped index into memory ahead of the searches; None when nothing is mapped.
+        """Bring a mapped index (its vectors, and the HNSW neighbour lists faiss also serves from the mapping) into
+        memory ahead of the searches; None when nothing is mapped.
 
         A search touches thousands of vectors scattered over the file (a pool of 1000 explores ~10k nodes): on a fresh
         1M server its first searches faulted the pages in one by one (ssehub/pages.py has the figures). Reading the file
         in large blocks, then mapping its pages, costs once what those searches paid again and again. Resident memory
-        ends where ~60 cold searches took it anyway (fault-around maps 16 pages per fault): 1.8 GB at 1M. Meant for a
-        background thread (`stop` ends it early); searches meanwhile run as before.
+        ends where ~60 cold searches took it anyway (faults map whole folios): 1.7 GB at 1M. Meant for a background
+        thread (`stop` ends it early); searches meanwhile run as before.
         """
-        region = self._vectors() if self.mapped_from is not None else None
-        if region is None or self.mapped_from is None:
+        vectors = self._vectors() if self.mapped_from is not None else None
+        if vectors is None or self.mapped_from is None:
             return None
+        mapping = read_only_mapping(vectors[0], self.mapped_from)  # the whole file: graph, vectors, ids
+        region = (mapping[0], mapping[1] - mapping[0]) if mapping is not None else vectors
         t0, cpu0 = time.perf_counter(), time.process_time()
         read = read_ahead(self.mapped_from, stop)
         mapped = populate(*region, stop=stop)
@@ -261,9 +264,9 @@ def load_index(folder: Path, mmap: bool = False) -> tuple[FaissIndex | NumpyInde
 
 
 def _read_all_but_vectors(path: Path, count: int, dim: int) -> None:
-    """Read ahead, in large blocks, the parts of an index file that a mapped read copies: all but the vectors.
+    """Read ahead, in large blocks, the parts of an index file that a mapped read goes through: all but the vectors.
 
-    faiss's mapped reader copies the graph and the id map through the mapping, one page fault at a time: with the
+    faiss's mapped reader reads the graph and the id map through the mapping, one page fault at a time: with the
     1M file out of the page cache that took 8.5-9.4 s (most of `ssehub serve`'s readiness), against 0.7-1.0 s after
     reading those 267 MB ahead. An IndexIDMap2 file is [headers, graph][vectors][ids], the vectors count x dim
     float32 and the ids count int64; were the layout other, this would only read the wrong bytes.

@@ -73,3 +73,21 @@ def populate(address: int, length: int, stop: threading.Event | None = None) -> 
             int(pages[::PAGE].max())  # a read of one byte per page faults it in
         done += step
     return done - start
+
+
+def read_only_mapping(address: int, path: Path) -> tuple[int, int] | None:
+    """(start, end) of this process's read-only mapping of `path` that holds `address`, from /proc/self/maps; else None."""
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return None
+    target = str(path.resolve())
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or fields[5] != target or "w" in fields[1]:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if start <= address < end:
+            return start, end
+    return None
+
