@@ -6,6 +6,7 @@ Heavy imports (torch, sentence-transformers) happen inside the class that needs 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -96,7 +97,7 @@ class HashingEmbedder:
 
     def _features(self, text: str) -> list[str]:
         words = [w.lower() for w in _WORD.findall(text)]
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
     def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
         """Signed feature hashing, then unit length (all-zero rows stay zero)."""
@@ -316,7 +317,7 @@ class EmbedPool:
                 forks its workers), which starts them in milliseconds instead of an import of torch and a model
                 load each (a minute on a loaded 2-core machine). Without it, workers are spawned and load their own.
             multilingual: the e5 engine for `submit(multilingual=True)`, prepared here (`onnx_e5(lazy=True)`) so that
-                forked workers share its tokenizer instead of building one each (0.6 CPU-s).
+                forked workers share its tokenizer and graph path instead of making them each.
         """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
