@@ -71,7 +71,8 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
         engine = searcher.keyword.get()  # the in-memory bm25: FTS5 answers until it is built
         # Its saved arrays are mapped: read them ahead into the page cache (no resident memory), so a term's first
         # postings are not read from disk a fault at a time (a cold 1M query: 230 ms, 22-38 ms warm).
-        for array in vars(engine).values() if engine is not None else ():
+        # A copy of the attributes: a concurrent query may add one (the typo vocabulary) while this loop runs.
+        for array in list(vars(engine).values()) if engine is not None else ():
             mapped = getattr(array, "base", array)
             if isinstance(mapped, np.memmap) and mapped.filename and not stop.is_set():
                 read_ahead(Path(mapped.filename), stop)
@@ -88,6 +89,8 @@ def _warm(searcher: Searcher, stop: threading.Event) -> None:
             searcher.embedder.encode(["warm up"], kind="query")
     except Exception:  # a broken model must not stop keyword search; the request that needs it reports it
         log.exception("could not preload the search model")
+    if not stop.is_set():
+        searcher.crosslingual.preload()  # the e5 query encoder, when documents carry e5 vectors
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

