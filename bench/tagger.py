@@ -133,12 +133,12 @@ def speed(tagger: Any, texts: list[str], model_path: str) -> dict[str, float]:
     try:
         for name, g, e5 in (("no_gloss", Glosser({}, []), None), ("gloss_only", glosser, None), ("gloss", glosser, stats),
                             ("no_gloss_again", Glosser({}, []), None), ("gloss_only_again", glosser, None)):
-            tagger.glosser, tagger._e5_stats = g, e5
+            tagger.glosser, tagger._e5_stats, tagger._e5_map = g, e5, None
             start = time.process_time()
             tagger.tag_many(foreign)
             rates[name] = len(foreign) / (time.process_time() - start)
     finally:
-        tagger.glosser, tagger._e5_stats = glosser, stats
+        tagger.glosser, tagger._e5_stats, tagger._e5_map = glosser, stats, None
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
         for i, t in enumerate(texts):
             f.write(json.dumps({"id": i, "text": t}) + "\n")
