@@ -20,11 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -256,14 +253,9 @@ def _quantise(source: Path, target: Path) -> None:
 
 def _export(source: Path, target: Path) -> None:
     """Export in a fresh interpreter: torch's OpenMP threads must not start in a process that forks index workers."""
-    code = "import sys; from pathlib import Path; from ssehub.e5onnx import _trace; _trace(Path(sys.argv[1]), Path(sys.argv[2]))"
-    here = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
-    proc = subprocess.run([sys.executable, "-c", code, str(source), str(target)], env=env, capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(f"e5 ONNX export failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+    from ssehub.onnxembed import run_in_child
+
+    run_in_child("ssehub.e5onnx", "_trace", source, target, "e5 ONNX export")
 
 
 def _trace(source: Path, target: Path) -> None:

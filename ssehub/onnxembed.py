@@ -115,20 +115,26 @@ def _write_atomically(target: Path, write: Any) -> None:
             os.unlink(tmp)
 
 
+def run_in_child(module: str, function: str, source: Path, target: Path, what: str) -> None:
+    """`module.function(source, target)` in a fresh interpreter (an export: torch's OpenMP threads, once started in a
+    process, hang the index workers it forks later); a failure raises RuntimeError with the child's last line."""
+    code = f"import sys; from pathlib import Path; from {module} import {function}; {function}(Path(sys.argv[1]), Path(sys.argv[2]))"
+    here = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.run([sys.executable, "-c", code, str(source), str(target)], env=env, capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(f"{what} failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
 def _export(folder: Path, target: Path) -> None:
     """Export in a fresh interpreter: torch's OpenMP threads, once started in this process, hang forked workers in e5.
 
     (The first `ssehub index` of 128+ documents on a machine without the cached graph hung for good that way: its
     embedding workers are forked from this process and run multilingual-e5, whose OpenMP is torch's libgomp.)
     """
-    code = "import sys; from pathlib import Path; from ssehub.onnxembed import _trace; _trace(Path(sys.argv[1]), Path(sys.argv[2]))"
-    here = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)}
-    proc = subprocess.run([sys.executable, "-c", code, str(folder), str(target)], env=env, capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RuntimeError(f"ONNX export failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+    run_in_child("ssehub.onnxembed", "_trace", folder, target, "ONNX export")
 
 
 def _trace(folder: Path, target: Path) -> None:
