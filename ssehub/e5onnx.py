@@ -325,14 +325,9 @@ class E5OnnxEmbedder:
         self.session: Any = None if lazy else self._session(threads)
 
     def _session(self, threads: int) -> Any:
-        import onnxruntime
+        from ssehub.onnxembed import cpu_session
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(threads, 1)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        return cpu_session(self.path, threads)
 
     def set_threads(self, threads: int) -> None:
         """A new session with another thread count (a forked process must: pool threads do not fork)."""

@@ -115,6 +115,19 @@ def _write_atomically(target: Path, write: Any) -> None:
             os.unlink(tmp)
 
 
+def cpu_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session of `threads` intra-op threads, fully optimised, whose idle threads do not spin (they
+    would spin on the other core, which the index workers or the server need)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = max(threads, 1)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def run_in_child(module: str, function: str, source: Path, target: Path, what: str) -> None:
     """`module.function(source, target)` in a fresh interpreter (an export: torch's OpenMP threads, once started in a
     process, hang the index workers it forks later); a failure raises RuntimeError with the child's last line."""
@@ -305,15 +318,7 @@ class OnnxEmbedder:
         self.dim = int(self.session.get_outputs()[0].shape[1] or self.encode(["dimension"]).shape[1])
 
     def _session(self, threads: int) -> Any:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(threads, 1)
-        options.inter_op_num_threads = 1
-        # Idle pool threads would spin on the other core, which the index workers or the server need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        return cpu_session(self.path, threads)
 
     def set_threads(self, threads: int) -> None:
         """Rebuild the session with another intra-op thread count (a forked worker must: pool threads do not fork)."""
