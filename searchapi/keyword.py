@@ -163,6 +163,11 @@ class KeywordEngine:
         engine._odd = dict(meta["odd"])
         return engine
 
+    def mapped_files(self) -> list[Path]:
+        """The files its arrays are memory-mapped from (`load`); none for an engine built in memory."""
+        bases = (getattr(getattr(self, name), "base", None) for name in ARRAYS)
+        return [Path(b.filename) for b in bases if isinstance(b, np.memmap) and b.filename]
+
     def top(self, match: str, limit: int) -> list[tuple[int, float]] | None:
         """Store.keyword_chunks's answer (score desc, chunk id asc), or None when the expression is not plain forms."""
         found = self.top_arrays(match, limit)

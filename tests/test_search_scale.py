@@ -51,6 +51,9 @@ def test_saved_engine_is_loaded_by_the_next_process_with_the_same_answers(search
         live = LiveKeyword(other, folder)
         engine = live.get()
         assert engine is not None and isinstance(engine.values.base, np.memmap)  # loaded (a view of the mapped file)
+        mapped = engine.mapped_files()  # what serve's warm-up reads ahead
+        assert mapped and all(p.parent.parent == folder and p.is_file() for p in mapped)
+        assert built.get().mapped_files() == []  # built in memory: nothing mapped
         assert answers(live) == expected
         for q in QUERIES:  # and FTS5's own answer (scores within float32 rounding)
             mine, fts = live.chunks(parse(q).match(), 20), other.keyword_chunks(parse(q).match(), 20)
