@@ -24,7 +24,7 @@ from searchapi.routes.pages import STATIC_DIR
 from searchapi.search import Searcher
 from ssehub.ann import MANIFEST_FILE
 from ssehub.embed import Embedder, load_embedder
-from ssehub.pages import read_ahead
+from ssehub.pages import keep_freed_memory, read_ahead
 from ssehub.settings import Settings
 from ssehub.store import Store
 
@@ -117,6 +117,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A search's large temporary arrays reuse freed memory instead of faulting fresh pages in (ssehub/pages.py).
+        keep_freed_memory()
         store = Store(settings.store_path)
         searcher = Searcher(store, embedder if embedder is not None else (lambda: load_embedder(settings)), settings.index_dir)
         app.state.settings, app.state.store, app.state.searcher, app.state.tagger = settings, store, searcher, None
