@@ -133,3 +133,10 @@ def m006_analysed_keyword_index(db: Database) -> None:
             [(cid, analyse(title, lang), analyse(text, lang)) for cid, title, lang, text in batch],
         )
     db.execute("CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row')")
+
+
+@migrations()
+def m007_documents_parent_index(db: Database) -> None:
+    """Search: a page's attachments found by index (`Store.other_locations` for search hits, `child_documents`), not by
+    scanning every document: 152 ms of CPU for a page of 10 hits at a million passages, 17 ms at 100k."""
+    db.execute("CREATE INDEX IF NOT EXISTS documents_parent ON documents(parent_id)")
