@@ -96,6 +96,38 @@ def test_snippet_marks_exactly_the_words_with_a_marked_form() -> None:
         assert snippet(text, marker) == snippet(text, parse("cooperatives finance").highlight_forms())
 
 
+@pytest.mark.parametrize("max_words", [5, 300_000], ids=["vocabulary-restarting", "vocabulary-kept"])
+def test_marked_words_from_the_shared_vocabulary_are_exact_across_threads(
+    monkeypatch: pytest.MonkeyPatch, max_words: int
+) -> None:
+    import threading
+
+    from searchapi import snippet as snippets
+
+    monkeypatch.setattr(snippets, "MAX_WORDS", max_words)
+    monkeypatch.setattr(snippets, "_vocabulary", snippets._Vocabulary())
+    words = ["Coopératives", "cooperative", "coop", "finance", "financé", "économie", "Economies", "habitants", "women",
+             "Women's", "rural", "credit", "crédito", "x1", "strasse", "straße", "co_op"]
+    queries = ["cooperatives", "economie finance", "habitant women", "credit rural", "strasse coop"]
+    failures: list[str] = []
+
+    def read(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(400):
+            text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
+            marks = parse(rng.choice(queries)).highlight_forms()
+            if Marker(marks).spans(text) != _marked_spans(text, marks):
+                failures.append(text)
+
+    threads = [threading.Thread(target=read, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(snippets._vocabulary.known) <= max(max_words, len(words))
+
+
 def test_rrf_rewards_agreement_and_normalises() -> None:
     fused = rrf([["a", "b", "c"], ["b", "a", "d"]])
     assert fused["a"] == fused["b"] > fused["c"] > 0 and fused["c"] == fused["d"]
