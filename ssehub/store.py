@@ -259,15 +259,22 @@ class Store:
     def documents_brief(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Search-hit fields of several documents, by id, with their effective SDG tags."""
         out: dict[str, dict[str, Any]] = {}
-        tags = self.tags(ids)
+        tags: dict[str, list[dict[str, Any]]] = {}
         for batch in _batches(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            # `tags` without the evidence and targets a hit does not show (decoding each tag's targets JSON was most of it)
+            for doc_id, sdg, score in self.db.execute(
+                f"SELECT document_id, sdg, score FROM effective_tags WHERE document_id IN ({marks}) ORDER BY score DESC, sdg",
+                batch,
+            ).fetchall():
+                tags.setdefault(doc_id, []).append({"sdg": sdg, "score": score})
             for row in self._rows(
                 f"""SELECT id, title, url, source_id AS source, lang, published, type, authors, parent_id
-                    FROM documents WHERE id IN ({','.join('?' * len(batch))})""",
+                    FROM documents WHERE id IN ({marks})""",
                 batch,
             ):
                 row["authors"] = json.loads(row["authors"])
-                row["sdgs"] = [{"sdg": t["sdg"], "score": t["score"]} for t in tags.get(row["id"], [])]
+                row["sdgs"] = tags.get(row["id"], [])
                 out[row["id"]] = row
         return out
 
