@@ -44,7 +44,8 @@ BATCH = 4096  # rows counted at a time: bounds the memory of the token lists
 TOKEN = re.compile(r"[a-z0-9_]+")
 FORM = re.compile(r'"([^"]+)"')
 _NONE = (np.zeros(0, np.int64), np.zeros(0, np.float64))  # no chunk matches
-SAMPLE = 16  # rows of a dense score array sampled to estimate the score of the pool's last chunk
+SAMPLE = 32  # rows of a dense score array sampled to estimate the score of the pool's last chunk (1M passages: 16 -> 32
+# 2.27 -> 1.95 ms a top-1000, 64 1.84 but 2 of 100 queries then fell back to every match)
 
 
 def plain_forms(match: str) -> list[str] | None:
@@ -190,8 +191,10 @@ class KeywordEngine:
         spans = [(self.indptr[t], self.indptr[t + 1]) for f in forms if (t := self.vocab.get(f)) is not None]
         if not spans:
             return _NONE
-        rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans])
-        values = np.concatenate([self.values[lo:hi] for lo, hi in spans])
+        # concatenated straight into the types bincount works in (intp, float64), so it does not convert a copy of each
+        total = sum(int(hi - lo) for lo, hi in spans)
+        rows = np.concatenate([self.rows[lo:hi] for lo, hi in spans], out=np.empty(total, np.intp))
+        values = np.concatenate([self.values[lo:hi] for lo, hi in spans], out=np.empty(total, np.float64))
         # bincount adds the postings one by one in this order (form by form, from 0.0), so each score is the same double
         # as a `scores[rows] += values` per form gives; one C loop, 5-10% faster at 1M passages
         scores = np.bincount(rows, weights=values, minlength=len(self.rowids))
