@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ssehub.errors import IndexNotBuilt, NotFound, SsehubError, StoreError
@@ -13,10 +17,28 @@ log = logging.getLogger(__name__)
 STATUS: tuple[tuple[type[SsehubError], int], ...] = ((NotFound, 404), (IndexNotBuilt, 409), (StoreError, 503))
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON that survives lone UTF-16 surrogates: a JSON body may carry `"\\ud800"`, which Python decodes to a str
+    that UTF-8 cannot encode; echoing it back (as validation errors do with `input`) must not become a 500."""
+
+    def render(self, content: Any) -> bytes:
+        """UTF-8 JSON; strings UTF-8 cannot hold are written as \\u escapes (valid JSON, the same value)."""
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 async def ssehub_error(request: Request, exc: Exception) -> JSONResponse:
     """NotFound -> 404, IndexNotBuilt -> 409 (the request is fine, the data is not ready), other errors -> 400."""
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    return SafeJSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 with its list of errors, rendered so that any input it echoes can be encoded."""
+    assert isinstance(exc, RequestValidationError)
+    return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -28,4 +50,5 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers."""
     app.add_exception_handler(SsehubError, ssehub_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)
