@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 from ssehub.errors import ImportFormatError
 from ssehub.models import DOCUMENT_TYPES, Document, document_id
@@ -36,10 +38,34 @@ class ImportReport:
         return len(self.errors)
 
 
+def _check_unicode(obj: dict) -> None:
+    """JSON may spell a lone UTF-16 surrogate (`"\\ud800"`), which no UTF-8 text holds: it would fail at the store,
+    after the line was accepted, and end the import. Name the field instead."""
+    for key, value in obj.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"field {key!r} holds a lone surrogate escape (\\ud800-\\udfff): not text; "
+                                     "fix the encoder that wrote the file") from None
+
+
+def _check_date(published: object) -> None:
+    """ISO date, year-month or year, with a real month and day."""
+    if not isinstance(published, str) or not DATE_RE.match(published):
+        raise ValueError("field 'published' must be an ISO date (YYYY-MM-DD, YYYY-MM or YYYY)")
+    try:
+        date.fromisoformat((published + "-01-01")[:10] if len(published) < 10 else published)
+    except ValueError:
+        raise ValueError(f"field 'published': {published!r} is not a real date (YYYY-MM-DD, YYYY-MM or YYYY)") from None
+
+
 def _document(obj: object, source_id: str) -> Document:
     """Validate one parsed line; raises ValueError with a message a person can act on."""
     if not isinstance(obj, dict):
         raise ValueError("a line must be a JSON object")
+    _check_unicode(obj)
     for name in ("id", "text"):
         if name not in obj:
             raise ValueError(f"field {name!r} is required")
@@ -59,10 +85,7 @@ def _document(obj: object, source_id: str) -> Document:
         raise ValueError(f"field 'type' must be one of {', '.join(DOCUMENT_TYPES)}")
     published = obj.get("published")
     if published is not None:
-        if not isinstance(published, str) or not DATE_RE.match(published):
-            raise ValueError("field 'published' must be an ISO date (YYYY-MM-DD, YYYY-MM or YYYY)")
-        if len(published) == 10:
-            date.fromisoformat(published)  # rejects 2020-13-45
+        _check_date(published)
     authors = obj.get("authors") or []
     if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
         raise ValueError("field 'authors' must be a list of strings")
@@ -71,6 +94,18 @@ def _document(obj: object, source_id: str) -> Document:
         url=strings["url"], lang=strings["lang"].lower()[:8], published=published, authors=authors, type=kind,
         extra={"import_id": str(local_id)},
     )
+
+
+def _lines(f: BinaryIO) -> Iterator[bytes | None]:
+    """The file's lines, each read at most MAX_LINE_BYTES at a time: a line past that (a file of one huge line, say)
+    is skipped to its end without being held in memory, and yields None."""
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
+            yield raw if len(raw) <= MAX_LINE_BYTES else None
+            continue
+        while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
@@ -84,12 +119,12 @@ def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
     report = ImportReport(source=source_id)
     seen: set[str] = set()
     with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
+        for number, raw in enumerate(_lines(f), start=1):
+            if raw is not None and not raw.strip():
                 continue
             report.read += 1
             try:
-                if len(raw) > MAX_LINE_BYTES:
+                if raw is None:
                     raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
                 doc = _document(json.loads(raw.decode("utf-8")), source_id)
                 if doc.id in seen:
