@@ -180,16 +180,37 @@ def build_english_words(queries: dict) -> list[str]:
     return sorted(found)
 
 
+def recalibrate_offsets(model_path: str) -> None:
+    """`calibrate_languages` over the shipped data, from no offsets, written back into the shipped model file."""
+    from ssehub.embed import load_embedder
+    from ssehub.settings import Settings
+    from ssehub.tagger import PARAMS_FILE, Tagger, load_params, model_file
+
+    embedder = load_embedder(Settings(model_path=model_path, torch_threads=1))
+    params = load_params(embedder.name)
+    params["full"].pop("lang_offset", None)
+    params["full"]["lang_offset"] = calibrate_languages(Tagger(embedder, params=params))
+    print(f"French/Spanish threshold offsets (UN target texts, tune half): {params['full']['lang_offset']}")
+    target = DATA.parent / model_file(PARAMS_FILE, embedder.name)
+    target.write_text(json.dumps(params, indent=1, default=float), encoding="utf-8")
+    print(f"wrote {target.name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=SHARED_SDG)
     parser.add_argument("--queries-only", action="store_true")
+    parser.add_argument("--offsets-only", action="store_true", help="recalibrate the French/Spanish threshold offsets "
+                        "of the shipped models alone (after a change to how French/Spanish text is read)")
     parser.add_argument("--cache", type=Path, default=Path("data/cache"))
     parser.add_argument("--model", default="", help="an embedding model as `--model`/SSEHUB_MODEL_PATH takes it "
                         "(default: the packaged MiniLM); its files are written as sdg_tagger-<model>.json etc.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    if args.offsets_only:
+        recalibrate_offsets(args.model)
+        return
     queries = build_queries(args.shared)
     (DATA / "sdg_queries.json").write_text(json.dumps(queries, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     print(f"wrote sdg_queries.json: {sum(len(v) for v in queries['systems'].values())} queries")

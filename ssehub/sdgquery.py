@@ -152,6 +152,7 @@ class Matcher:
     """Counts, for a text, the queries of each system and goal that it matches."""
 
     def __init__(self, queries: dict[str, list[tuple[int, str]]]) -> None:
+        self.queries = queries
         self.systems = sorted(queries)
         self._single: dict[str, list[tuple[int, int]]] = {}  # plain phrase -> [(system index, goal)]
         self._complex: list[tuple[int, int, Node]] = []
@@ -162,7 +163,7 @@ class Matcher:
         self._ors: dict[int, tuple[frozenset[str], tuple[Node, ...]]] = {}  # id of an OR -> (plain phrases, the rest)
         for si, system in enumerate(self.systems):
             for goal, query in queries[system]:
-                node = parse(query)
+                node = self._parse(query)
                 if node is None:
                     continue
                 if isinstance(node, Phrase) and node.pattern is None:
@@ -173,6 +174,10 @@ class Matcher:
         self._index_triggers()
         self._gram_lengths = {w: tuple(sorted(ns)) for w, ns in self._starts.items()}
         self._all_prefix_lengths = sorted({*self._prefix_lengths, *(len(k) for kind, k in self._needs.values() if kind == "p")})
+
+    def _parse(self, query: str) -> Node | None:
+        """One query as this matcher reads it."""
+        return parse(query)
 
     def _index_triggers(self) -> None:
         """Complex queries by trigger word and prefix (`trigger`), so a text evaluates only those it may match:
@@ -222,20 +227,22 @@ class Matcher:
     def counts(self, text: str) -> dict[str, list[int]]:
         """System -> 17 counts of matched queries (index 0 is goal 1)."""
         ws = words(text)
-        joined = " ".join(ws)
         # Only the word runs that start like a phrase of their length: the n-grams that can equal a phrase.
         grams, size, lengths = set(), len(ws), self._gram_lengths
         for i, w in enumerate(ws):
             for n in lengths.get(w, ()):
                 if i + n <= size:
                     grams.add(" ".join(ws[i : i + n]))
+        return self._count(ws, grams, set(ws))
+
+    def _count(self, ws: list[str], grams: set[str], present: set[str]) -> dict[str, list[int]]:
+        """Counts from a text's words (for wildcard phrases), the phrase texts it holds and the words it has."""
         out = [[0] * 17 for _ in self.systems]
         for gram in grams & self._single.keys():
             for si, goal in self._single[gram]:
                 out[si][goal - 1] += 1
-        present = set(ws)
         prefixes = self.prefixes(present)
-        ctx = _Context(ws, joined, grams, present, prefixes, self._needs, self._ors)
+        ctx = _Context(ws, " ".join(ws), grams, present, prefixes, self._needs, self._ors)
         for qi in self.candidates(present, prefixes):
             si, goal, node = self._complex[qi]
             if ctx.match(node):
@@ -306,6 +313,69 @@ class _Context:
         return list(range(len(self.ws))) if self.match(node) else []
 
 
+# English words a word-by-word gloss of French/Spanish never renders (the gloss drops function words) or renders
+# unreliably: left out of both the query phrases and the text when phrases are matched loosely (`LooseMatcher`).
+LOOSE_STOP = frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that", "with", "this", "on", "by", "from",
+                        "as", "be", "which", "all", "at", "or", "an", "its", "their", "other", "such", "into", "per",
+                        "a", "not", "without", "s"])
+
+
+def loose_stems(ws: list[str]) -> list[str]:
+    """English stems of the words that are not in LOOSE_STOP, in order."""
+    from ssehub.tagfeatures import stem_words
+
+    return stem_words([w for w in ws if w not in LOOSE_STOP], "en")
+
+
+class LooseMatcher(Matcher):
+    """The queries matched on an English gloss of French or Spanish text, whose word order is the source language's
+    and whose function words are gone ("accès universel et équitable à l'eau potable" -> "access universal equitable
+    water drinking"): a plain phrase matches any run of the text holding its stems in any order, function words
+    dropped on both sides, with at most one other word inside the run. Wildcard phrases are matched on the words in
+    both orders.
+
+    Chosen on the tune half of the UN target texts (`bench.tagger`): with the English model's features read this way,
+    the right goal ranked first per 88 French/Spanish texts went 60/63 -> 65/65 at the same tags per text (the gloss
+    read exactly and backwards: 60/63; in any order without the inner word: 61/63).
+    """
+
+    def __init__(self, queries: dict[str, list[tuple[int, str]]]) -> None:
+        super().__init__(queries)
+        self._phrase_lengths = sorted({n for ns in self._gram_lengths.values() for n in ns})
+
+    def _parse(self, query: str) -> Node | None:
+        return _loosen(parse(query))
+
+    def counts(self, text: str) -> dict[str, list[int]]:
+        ws = words(text)
+        content = loose_stems(ws)
+        grams: set[str] = set()
+        size = len(content)
+        for n in self._phrase_lengths:
+            for i in range(size - n + 1):
+                grams.add(" ".join(sorted(content[i : i + n])))
+            for i in range(size - n if n >= 2 else 0):  # one word inside the run left out (never the first or last)
+                run = content[i : i + n + 1]
+                for j in range(1, n):
+                    grams.add(" ".join(sorted(run[:j] + run[j + 1 :])))
+        return self._count([*ws, *reversed(ws)], grams, set(ws) | set(content))
+
+
+_NEVER = Phrase("", None)  # a phrase of stop words alone: no run of a text's stems is empty, so it never matches
+
+
+def _loosen(node: Node | None) -> Node | None:
+    """A query with each plain phrase turned into its stems in sorted order, stop words dropped."""
+    if node is None:
+        return None
+    if isinstance(node, Phrase):
+        if node.pattern is not None:
+            return node
+        parts = sorted(loose_stems(node.text.split(" ")))
+        return Phrase(" ".join(parts), None) if parts else _NEVER
+    return Op(node.kind, tuple(a for a in (_loosen(x) for x in node.args) if a is not None), node.dist)
+
+
 def load_queries(raw: str | None = None) -> dict[str, list[tuple[int, str]]]:
     """The shipped query systems: system -> [(goal, query)]."""
     if raw is None:
@@ -318,6 +388,12 @@ def load_queries(raw: str | None = None) -> dict[str, list[tuple[int, str]]]:
 def default_matcher() -> Matcher:
     """The matcher over the shipped queries, built once per process."""
     return Matcher(load_queries())
+
+
+@cache
+def default_loose_matcher() -> LooseMatcher:
+    """`LooseMatcher` over the shipped queries, built once per process (on the first French/Spanish passage)."""
+    return LooseMatcher(load_queries())
 
 
 def count_many(matcher: Matcher, texts: Iterable[str]) -> list[dict[str, list[int]]]:

@@ -50,10 +50,14 @@ _STEM_MEMO_MAX = 200_000
 def stems(text: str, lang: str) -> list[str]:
     """Snowball stems of a text's words (two letters or more) in one of `LEXICAL_LANGS`."""
     # Snowball in pure Python costs ~0.3 ms a word; words repeat, so a memo makes stemming nearly free.
-    memo = _STEM_MEMO[lang]
     # NFC first: the shipped UN texts are decomposed (é as e + U+0301), and \w does not match a combining accent,
     # so "éliminer" would split into "e" + "liminer" and never meet the same word typed as one character.
-    ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
+    return stem_words(_WORD.findall(unicodedata.normalize("NFC", text).lower()), lang)
+
+
+def stem_words(ws: Sequence[str], lang: str) -> list[str]:
+    """Snowball stems of lower-case words, one for each (memoised)."""
+    memo = _STEM_MEMO[lang]
     new = [w for w in set(ws) if w not in memo]
     if new:
         if len(memo) > _STEM_MEMO_MAX:

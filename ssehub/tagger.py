@@ -21,7 +21,7 @@ import numpy as np
 from ssehub import sdg
 from ssehub import tagfeatures as tf
 from ssehub.gloss import Glosser, default_glosser
-from ssehub.sdgquery import Matcher, default_matcher
+from ssehub.sdgquery import LooseMatcher, Matcher, default_loose_matcher, default_matcher
 from ssehub.settings import Settings
 
 if TYPE_CHECKING:
@@ -165,6 +165,7 @@ class Tagger:
         self.params = params if params is not None else load_params(model)
         self.offset = offset
         self.matcher = matcher or default_matcher()
+        self._loose: LooseMatcher | None = None
         protos = _prototypes()
         self.proto_goal = np.array([p[0] for p in protos])
         self.proto_target = [p[1] for p in protos]
@@ -245,17 +246,22 @@ class Tagger:
         if self._keep is not None:
             sims, lex, goal, title = sims[:, self._keep], lex[:, self._keep], goal[self._keep], title[self._keep]
         english = view_langs == "en"  # the keyword queries are English-only
-        kw_texts = [t if en else "" for t, en in zip(view_texts, english, strict=True)]
-        # French and Spanish put the adjective after the noun ("changement climatique" -> "change climate"): the gloss
-        # read backwards as well gives the queries' phrases ("climate change") their English order (tune half: 4-5
-        # more right goals first per 100 UN texts). The queries count each match once, so no word counts twice.
-        kw_texts = [f"{t} {' '.join(reversed(t.split()))}" if g else t
-                    for t, g in zip(kw_texts, view_langs != lang, strict=True)]
+        glossed = view_langs != lang
+        # A gloss keeps French/Spanish word order ("changement climatique" -> "change climate") and loses function
+        # words ("accès à l'eau" -> "access water"): its phrases are matched as bags of stems (`LooseMatcher`).
+        kw = tf.keyword_features(self.matcher, view_texts, english & ~glossed)
+        if glossed.any():
+            kw += tf.keyword_features(self.loose_matcher(), view_texts, glossed)
         # Goal-level word overlap comes last so that the column numbers of older weight files stay valid.
-        feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal),
-                 tf.keyword_features(self.matcher, kw_texts, english),
+        feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal), kw,
                  tf.goal_lexical_features(glex)]
         return np.concatenate(feats, axis=2), lang
+
+    def loose_matcher(self) -> LooseMatcher:
+        """The keyword queries as glosses are matched (`LooseMatcher`), built on the first French/Spanish passage."""
+        if self._loose is None:
+            self._loose = default_loose_matcher() if self.matcher is default_matcher() else LooseMatcher(self.matcher.queries)
+        return self._loose
 
     def english_view(self, texts: Sequence[str], langs: np.ndarray,
                      vectors: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:

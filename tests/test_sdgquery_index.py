@@ -84,3 +84,41 @@ def test_one_phrase_queries_parse_as_the_grammar_does() -> None:
     assert len(single) > 20000
     for q in [*single[::50], '"climate change"', "sustainab*", "<water>", "{x}", "OR"]:
         assert parse(q) == parse(f"( {q} )"), q  # the parenthesised form goes through the whole grammar
+
+
+def test_loose_matching_reads_a_gloss_in_any_order_without_function_words() -> None:
+    """A gloss has French/Spanish word order and no function words: "access universal equitable water drinking"."""
+    from ssehub.sdgquery import LooseMatcher
+
+    queries = {"x": [(6, '"access to safe drinking water"'), (6, '"drinking water"'), (13, '"climate change"'),
+                     (8, '"decent work" AND ("youth" OR "young people")'), (1, '"of the"'), (9, "<industr*>")]}
+    loose, exact = LooseMatcher(queries), Matcher(queries)
+    gloss = "including ensure access universal equitable water drinking safe affordable"
+    assert loose.counts(gloss)["x"][5] == 1  # "water drinking"; the five-word phrase has two words between its own
+    assert exact.counts(gloss)["x"][5] == 0
+    assert loose.counts("access safe water drinking")["x"][5] == 2  # stop words gone, order free: both phrases
+    assert loose.counts("changes climatic")["x"][12] == 1  # English stems: "climatic" and "climate" are "climat"
+    assert loose.counts("change weather")["x"][12] == 0
+    assert loose.counts("adaptation change climate")["x"][12] == 1
+    assert loose.counts("change adaptation climate")["x"][12] == 1  # one word inside the run is let through
+    assert loose.counts("change adaptation local climate")["x"][12] == 0  # two are not
+    assert loose.counts("work decent youth")["x"][7] == 1 and loose.counts("work youth")["x"][7] == 0
+    assert loose.counts("ensure of the access")["x"][0] == 0  # a phrase of stop words alone never matches
+    assert loose.counts("growth industrial")["x"][8] == 1  # wildcard phrases read the words as they are
+
+
+def test_loose_matching_finds_what_exact_matching_finds_in_english_order() -> None:
+    """On texts without function words, every query the exact matcher counts is counted loosely too."""
+    from ssehub.sdgquery import LOOSE_STOP, default_loose_matcher
+
+    exact, loose = default_matcher(), default_loose_matcher()
+    more = 0
+    for text in query_texts(60, seed=11):
+        text = " ".join(w for w in words(text) if w not in LOOSE_STOP)
+        a, b = exact.counts(text), loose.counts(text)
+        for system in exact.systems:
+            # NOT queries may flip when a loosely matched phrase is negated: count only the systems without them
+            if system in ("osdg", "osdg_v1", "sdsn"):
+                assert all(x <= y for x, y in zip(a[system], b[system], strict=True)), (system, text)
+        more += sum(map(sum, b.values())) - sum(map(sum, a.values()))
+    assert more > 0

@@ -11,6 +11,7 @@ import numpy as np
 
 from ssehub.embed import HashingEmbedder
 from ssehub.gloss import Glosser, align, align_pairs, cognate, default_glosser, english_words, segments
+from ssehub.tagfeatures import keyword_features
 from ssehub.tagger import Tagger
 
 
@@ -112,7 +113,11 @@ def test_french_and_spanish_passages_are_featurised_as_their_english_gloss() -> 
     # The French passage's features are those of its gloss read as English ("lutte" -> "combat" is one more word).
     gloss = tagger.glosser.gloss(texts[0], "fr")
     as_english, _ = tagger.features([gloss], tagger.embedder.encode([gloss]), ["en"])
-    assert np.allclose(feats[0], as_english[0])
+    rest = [i for i in range(len(names)) if i not in kw]
+    assert np.allclose(feats[0][:, rest], as_english[0][:, rest])
+    # Its keyword queries read the gloss loosely (French word order, no function words), an English text exactly.
+    loose = keyword_features(tagger.loose_matcher(), [gloss], np.array([True]))[0]
+    assert np.allclose(feats[0][:, kw], loose) and not np.allclose(loose, as_english[0][:, kw])
 
 
 def test_ssehub_tag_finds_the_goal_of_french_and_spanish_texts(tmp_path: Path) -> None:
