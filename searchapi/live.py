@@ -16,7 +16,9 @@ class LiveIndex:
     """Holds the loaded index; each `get` stats the manifest (cheap) and reloads when it changed.
 
     The manifest is renamed into place after the index file, so a new manifest means a complete new index.
-    While one request loads it, the others keep using the previous index.
+    While one request loads it, the others keep using the previous index. A reloaded index is paged in by a thread of
+    its own, as the start-up one is by the app's warm-up (`FaissIndex.page_in`): its first searches would otherwise
+    fault its mapped vectors and neighbour lists in one page at a time.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -25,6 +27,7 @@ class LiveIndex:
         self._manifest: dict | None = None
         self._stamp: tuple[int, int] | None = None
         self._loading = threading.Lock()
+        self.paging: threading.Thread | None = None  # the page-in of the last reloaded index
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -62,6 +65,17 @@ class LiveIndex:
             log.warning("cannot load the index at %s (%s); keeping the previous one", self.folder, exc)
             self._stamp = stamp
             return
+        reload = self._index is not None
         self._stamp = stamp
         self._index, self._manifest = index, manifest
         log.info("loaded index: %s vectors, built at %s", manifest.get("count"), manifest.get("built_at"))
+        if reload:
+            self.paging = threading.Thread(target=_page_in, args=(index,), name="ssehub-page-in", daemon=True)
+            self.paging.start()
+
+
+def _page_in(index: FaissIndex | NumpyIndex) -> None:
+    try:
+        index.page_in(read=False)  # written by `ssehub index` moments ago: in the page cache, only to be mapped
+    except Exception:  # searches page the vectors in themselves
+        log.exception("could not page the reloaded index in")

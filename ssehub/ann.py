@@ -125,7 +125,7 @@ class FaissIndex:
         vectors = faiss.rev_swig_ptr(storage.get_xb(), storage.ntotal * storage.d)  # a view, not a copy
         return int(vectors.ctypes.data), int(vectors.nbytes)
 
-    def page_in(self, stop: threading.Event | None = None) -> dict[str, float] | None:
+    def page_in(self, stop: threading.Event | None = None, read: bool = True) -> dict[str, float] | None:
         """Bring a mapped index (its vectors, and the HNSW neighbour lists faiss also serves from the mapping) into
         memory ahead of the searches; None when nothing is mapped.
 
@@ -133,7 +133,8 @@ class FaissIndex:
         1M server its first searches faulted the pages in one by one (ssehub/pages.py has the figures). Reading the file
         in large blocks, then mapping its pages, costs once what those searches paid again and again. Resident memory
         ends where ~60 cold searches took it anyway (faults map whole folios): 1.7 GB at 1M. Meant for a background
-        thread (`stop` ends it early); searches meanwhile run as before.
+        thread (`stop` ends it early); searches meanwhile run as before. `read=False` maps the pages without reading
+        the file ahead first, for a file just written (in the page cache already), where reading it again only costs CPU.
         """
         vectors = self._vectors() if self.mapped_from is not None else None
         if vectors is None or self.mapped_from is None:
@@ -141,7 +142,7 @@ class FaissIndex:
         mapping = read_only_mapping(vectors[0], self.mapped_from)  # the whole file: graph, vectors, ids
         region = (mapping[0], mapping[1] - mapping[0]) if mapping is not None else vectors
         t0, cpu0 = time.perf_counter(), time.process_time()
-        read = read_ahead(self.mapped_from, stop)
+        read = read_ahead(self.mapped_from, stop) if read else 0
         mapped = populate(*region, stop=stop)
         out = {"read_mb": round(read / 2**20), "mapped_mb": round(mapped / 2**20),
                "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2)}
@@ -190,7 +191,7 @@ class NumpyIndex:
         self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
         self.vectors = np.vstack([self.vectors, np.asarray(vectors, dtype=np.float32)])
 
-    def page_in(self, stop: threading.Event | None = None) -> None:
+    def page_in(self, stop: threading.Event | None = None, read: bool = True) -> None:
         """Nothing to page in: the vectors are read into memory."""
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -263,3 +263,30 @@ def test_keep_freed_memory_reuses_large_blocks_instead_of_faulting_fresh_pages()
     _, fresh = faults("default")
     assert reused < 200  # 10 searches: the same freed blocks each time
     assert fresh > 5000  # glibc's default gave back the freed top of its heap and faulted it in again (~2700 a search)
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+def test_a_reloaded_index_is_paged_in_like_the_start_up_one(tmp_path: Path) -> None:
+    import os
+
+    from searchapi.live import LiveIndex
+
+    count = 20_000
+    first = FaissIndex(64, kind="flat")
+    first.add(np.arange(count, dtype=np.int64), _unit(count, dim=64, seed=1))
+    save_index(first, tmp_path, "m")
+    live = LiveIndex(tmp_path)
+    live.get()
+    assert live.paging is None  # the start-up index is paged in by the app's warm-up
+    vectors = _unit(count, dim=64, seed=2)
+    second = FaissIndex(64, kind="flat")
+    second.add(np.arange(count, dtype=np.int64) + 7, vectors)
+    save_index(second, tmp_path, "m")  # what `ssehub index` does under a running server
+    manifest = tmp_path / "manifest.json"
+    os.utime(manifest, ns=(manifest.stat().st_mtime_ns + 10**9,) * 2)  # a new stamp even on a coarse clock
+    index, _ = live.get()
+    assert live.paging is not None
+    live.paging.join(timeout=60)
+    path = tmp_path / "chunks.faiss"
+    assert _resident_kb(path) >= path.stat().st_size // 1024  # the whole new file, before any search touched it
+    assert index.search(vectors[:3], 1)[1][:, 0].tolist() == [7, 8, 9]
