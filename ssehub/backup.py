@@ -67,18 +67,32 @@ def _copy(source: Path, dest: Path) -> None:
 
 
 def _replace(source: Path, dest: Path) -> dict[str, int]:
-    """Copy `source` to a temporary file beside `dest`, check it, then rename it over `dest`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Copy `source` to a temporary file beside `dest`, check it, then rename it over `dest`; StoreError when the
+    system refuses (a read-only or full folder, a locked store) rather than sqlite3's bare 'unable to open database
+    file'."""
     tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
         _copy(source, tmp)
         counts = check_store_file(tmp)
         os.replace(tmp, dest)
+    except (sqlite3.Error, OSError) as exc:
+        _discard(tmp)
+        raise StoreError(f"cannot copy {source} to {dest} ({exc}): check that {dest.parent} is writable and has room, "
+                         "and that no other command holds the store") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return counts
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a partial copy, if the folder lets us."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def backup(settings: Settings, dest: Path, force: bool = False) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -22,8 +23,20 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+def _environment_error(exc: sqlite3.Error | OSError) -> str:
+    """What to do about a store or file the operating system refused: the cause, then the next step."""
+    if isinstance(exc, sqlite3.Error):
+        if "locked" in str(exc) or "busy" in str(exc):
+            return (f"the store is locked ({exc}): another ssehub command is writing to it; "
+                    "wait for it to finish, then run this again")
+        return f"the store cannot be used ({exc}): check that the data folder (--data) is writable and not full"
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}: check the path and its permissions"
+
+
 def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ssehub errors into one line on stderr and exit code 1."""
+    """Turn ssehub errors, and a store or file the system refuses (locked, read-only, full), into one line on stderr
+    and exit code 1: a traceback is a bug, a busy store is not."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,8 +45,20 @@ def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except SsehubError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except (sqlite3.Error, OSError) as exc:
+            click.echo(f"error: {_environment_error(exc)}", err=True)
+            sys.exit(1)
 
     return wrapper
+
+
+def _require_store(settings: Settings) -> None:
+    """StoreError unless the store exists: commands that read it must not create an empty one in a mistyped --data."""
+    if not settings.store_path.exists():
+        from ssehub.errors import StoreError
+
+        raise StoreError(f"no store at {settings.store_path}: run `ssehub harvest` or `ssehub import` first "
+                         "(or pass the right --data)")
 
 
 def _echo_json(obj: Any) -> None:
@@ -97,6 +122,7 @@ def index(ctx: click.Context, rebuild: bool) -> None:
     from indexer.pipeline import index as run_index
 
     settings = _settings(ctx)
+    _require_store(settings)
     report = run_index(settings, rebuild=rebuild, progress=sys.stderr.isatty())
     saved = prebuild_keyword(settings)
     if saved:
@@ -242,6 +268,8 @@ def tag(ctx: click.Context, text: str | None, jsonl: Path | None) -> None:
 
     if (text is None) == (jsonl is None):
         raise click.UsageError("give either TEXT or --jsonl FILE")
+    if text is not None and not text.strip():
+        raise click.UsageError("TEXT is empty: give the text to tag")
     for line in tag_inputs(_settings(ctx), text, jsonl):
         click.echo(json.dumps(line, ensure_ascii=False))
 
@@ -290,6 +318,7 @@ def status(ctx: click.Context) -> None:
     """
     from ssehub.status import status_lines
 
+    _require_store(_settings(ctx))
     for line in status_lines(_settings(ctx)):
         click.echo(line)
 

@@ -8,6 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -16,6 +17,22 @@ from ssehub.errors import ConfigError, NotFound
 
 KINDS = ("sitemap", "feed", "wordpress", "oai-pmh", "crawl", "import")
 ID_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def _check_url(url: str) -> None:
+    """ValueError unless `url` is an http(s) URL with a host, a valid port and no spaces or control characters (such a
+    URL passed the old prefix check and failed only at harvest time)."""
+    if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        raise ValueError(f"{url!r} holds a space or control character: encode it (%20) or remove it")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host name")
 
 
 class SourceConfig(BaseModel):
@@ -51,16 +68,15 @@ class SourceConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"{v!r} is not an http(s) URL")
+        if v:
+            _check_url(v)
         return v
 
     @field_validator("start_urls")
     @classmethod
     def _start_urls(cls, v: list[str]) -> list[str]:
         for u in v:
-            if not re.match(r"^https?://[^/\s]+", u):
-                raise ValueError(f"{u!r} is not an http(s) URL")
+            _check_url(u)
         return v
 
     @field_validator("exclude", "follow", "documents")
@@ -126,14 +142,58 @@ def parse_sources(data: Any, origin: str = "sources.yaml") -> tuple[list[SourceC
     return good, problems
 
 
-def load_sources(path: Path, strict: bool = True) -> list[SourceConfig]:
-    """Read and validate a sources file; with strict, any problem raises ConfigError naming all of them."""
+# The shipped file is 5 kB; 2 MB holds some 20,000 sources. A bigger file is a mistake (or hostile): 10 MB took a minute
+# and 900 MB to read.
+MAX_SOURCES_BYTES = 2_000_000
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml's safe loader (libyaml's parser where installed), refusing a key given twice in one mapping: PyYAML keeps
+    the last silently, so `enabled: false` above a forgotten `enabled: true` would harvest a source the curator turned
+    off (and the API's round-trip writer refuses such a file anyway)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """The mapping, or ConstructorError naming the repeated key and its line."""
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1}): keep one")
+            seen.add(key if isinstance(key, str | int | float | bool) else id(key_node))
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_sources_yaml(path: Path) -> Any:
+    """The parsed YAML of a sources file, or ConfigError saying what to fix (missing, too big, not UTF-8, not YAML,
+    a key given twice)."""
     if not path.exists():
         raise ConfigError(f"{path}: no such sources file (create it, or pass --sources FILE)")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (pass the sources file with --sources FILE)")
+    size = path.stat().st_size
+    if size > MAX_SOURCES_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes, more than a sources file can be ({MAX_SOURCES_BYTES:,}): "
+                          "is it the right file?")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}): "
+                          "save the file as UTF-8") from None
+    try:
+        loader = _UniqueKeyLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, RecursionError) as exc:
+        message = " ".join(str(exc).replace(' in "<unicode string>",', " at").split())
+        raise ConfigError(f"{path}: not valid YAML: {message}") from None
+
+
+def load_sources(path: Path, strict: bool = True) -> list[SourceConfig]:
+    """Read and validate a sources file; with strict, any problem raises ConfigError naming all of them."""
+    data = read_sources_yaml(path)
     good, problems = parse_sources(data, str(path))
     if problems and strict:
         raise ConfigError(f"{path}: " + "; ".join(problems))

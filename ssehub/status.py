@@ -5,24 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
 from ssehub.errors import ConfigError
 from ssehub.settings import Settings
-from ssehub.sources import load_sources, parse_sources
+from ssehub.sources import load_sources, parse_sources, read_sources_yaml
 from ssehub.store import Store
 
 
 def check_sources(path: Path) -> tuple[list[str], int]:
     """Every problem of a sources file (naming source and field), and the number of valid sources."""
-    if not path.exists():
-        return [f"{path}: no such file (create it, or pass --sources FILE)"], 0
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return [f"{path}: not valid YAML: {' '.join(str(exc).split())}"], 0
+        data = read_sources_yaml(path)
+    except ConfigError as exc:
+        return [str(exc)], 0
     good, problems = parse_sources(data, str(path))
-    return [f"{path}: {p}" for p in problems], len(good)
+    return [p if p.startswith(f"{path}: ") else f"{path}: {p}" for p in problems], len(good)
 
 
 RUN_COUNTS = ("fetched", "new", "updated", "unchanged", "not_modified", "withdrawn", "near_duplicates", "failed")
@@ -48,9 +44,10 @@ def _run_lines(store: Store, source_id: str, errors: int = 3) -> Iterator[str]:
 
 
 def source_table(settings: Settings) -> Iterator[str]:
-    """One line per source: from the sources file, and import-only sources from the store."""
-    store = Store(settings.store_path)
-    known = {row["id"]: row for row in store.sources()}
+    """One line per source: from the sources file, and import-only sources from the store (none yet: the file alone,
+    without creating a store)."""
+    store = Store(settings.store_path) if settings.store_path.exists() else None
+    known = {row["id"]: row for row in store.sources()} if store else {}
     try:
         configured = load_sources(settings.sources, strict=False)
     except ConfigError as exc:
@@ -61,7 +58,7 @@ def source_table(settings: Settings) -> Iterator[str]:
         state = "enabled" if src.enabled else "disabled"
         docs = row["documents"] if row else 0
         yield f"{src.id:<20} {src.kind:<9} {state:<8} {docs:>6} docs  {src.url}"
-        yield from _run_lines(store, src.id)
+        yield from _run_lines(store, src.id) if store else iter(["    last never harvested"])
     for sid, row in known.items():
         yield f"{sid:<20} {row['kind']:<9} {'stored':<8} {row['documents']:>6} docs  {row['url'] or '(' + row['origin'] + ')'}"
 

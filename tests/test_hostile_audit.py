@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from conftest import SearchCorpus, make_search_corpus
 from fastapi.testclient import TestClient
 
 from searchapi.app import create_app
 from ssehub import importer
+from ssehub.cli import cli
+from ssehub.errors import ConfigError
 from ssehub.importer import ImportReport, import_jsonl
 from ssehub.settings import Settings
+from ssehub.sources import MAX_SOURCES_BYTES, load_sources, parse_sources
+from ssehub.status import check_sources
 from ssehub.store import Store
 
 KEY = "audit-key"
@@ -114,3 +120,101 @@ def test_a_huge_line_is_skipped_without_being_held_in_memory(tmp_path: Path, mon
     assert kept == {"1", "2"} and report.read == 4
     assert report.errors == ["line 2: line longer than 100000 bytes", "line 4: line longer than 100000 bytes"]
     assert peak < 4_000_000, peak  # the 8 MB lines were never read whole
+
+
+# -- sources.yaml ----------------------------------------------------------------------------------------------------
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    """PyYAML keeps the last value silently: `enabled: false` above a forgotten `enabled: true` harvested the source."""
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - id: a\n    kind: feed\n    url: https://a.example/feed/\n    enabled: false\n"
+                    "    enabled: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"key 'enabled' appears twice in one mapping \(line 6\)"):
+        load_sources(path)
+    problems, count = check_sources(path)
+    assert count == 0 and len(problems) == 1 and "'enabled' appears twice" in problems[0]
+
+
+def test_unreadable_sources_files_say_what_to_do(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("sources:\n  - id: a\n    name: Économie\n    kind: feed\n    url: https://a.example/\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text .*save the file as UTF-8"):
+        load_sources(latin1)
+    huge = tmp_path / "huge.yaml"
+    with huge.open("w", encoding="utf-8") as f:  # would take a minute and 900 MB to parse
+        f.write("sources:\n" + "  - {id: s, kind: feed, url: 'https://example.org/feed/'}\n" * (MAX_SOURCES_BYTES // 50))
+    with pytest.raises(ConfigError, match="more than a sources file can be"):
+        load_sources(huge)
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("sources: {id: a}\n", encoding="utf-8")
+    assert check_sources(flat) == ([f"{flat}: the top level must be a mapping with a list under `sources:`"], 0)
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://exa mple.org/feed/", "space or control character"),
+    ("https://example.org/feed/\t", "space or control character"),
+    ("https://example.org:99999/", "not a valid URL"),
+    ("https://example.org:http/", "not a valid URL"),
+    ("https://:80/", "no host name"),
+])
+def test_urls_that_cannot_be_fetched_are_refused_when_the_file_is_checked(url: str, says: str) -> None:
+    """They passed the old prefix check and failed only at harvest time."""
+    good, problems = parse_sources({"sources": [{"id": "a", "kind": "feed", "url": url},
+                                                {"id": "b", "kind": "crawl", "url": "https://b.example/",
+                                                 "start_urls": [url], "documents": ["x"]}]})
+    assert good == [] and len(problems) == 2 and all(says in p for p in problems), problems
+    assert problems[0].startswith("source a: field url:") and problems[1].startswith("source b: field start_urls:")
+
+
+# -- the command line ----------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def _one_line_error(result: Result, code: int = 1) -> str:
+    """The contract's failure: a non-zero exit and one line on stderr, never a traceback."""
+    assert result.exit_code == code and isinstance(result.exception, SystemExit | None), result.exception
+    assert "Traceback" not in result.stderr and result.stderr.strip(), result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_commands_that_read_the_store_do_not_create_one_in_a_mistyped_folder(tmp_path: Path) -> None:
+    """`ssehub --data /srv/ssehb status` created an empty store there and reported 0 documents."""
+    data, sources = tmp_path / "typo", tmp_path / "sources.yaml"
+    sources.write_text(SOURCES_YAML, encoding="utf-8")
+    for command in ("status", "index"):
+        line = _one_line_error(_cli("--data", str(data), "--sources", str(sources), command))
+        assert line.startswith(f"error: no store at {data / 'ssehub.db'}: run `ssehub harvest` or `ssehub import`")
+    listing = _cli("--data", str(data), "--sources", str(sources), "sources")  # the file's sources, nothing harvested
+    assert listing.exit_code == 0 and listing.stdout.startswith("alpha ") and "never harvested" in listing.stdout
+    assert not data.exists()
+
+
+def test_tagging_no_text_is_a_usage_error() -> None:
+    """An empty TEXT was tagged (SDG 16 at 0.69); POST /api/tag answers 422 for the same input."""
+    for text in ("", "   \n"):
+        assert "TEXT is empty" in _one_line_error(_cli("tag", text), code=2)
+
+
+def test_a_busy_or_unwritable_store_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store locked by another writer gave sqlite3's traceback after the 30-s busy timeout."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "1", "text": "cooperative"}\n', encoding="utf-8")
+    for exc, says in ((sqlite3.OperationalError("database is locked"), "another ssehub command is writing"),
+                      (sqlite3.OperationalError("attempt to write a readonly database"), "writable and not full"),
+                      (PermissionError(13, "Permission denied", str(path)), f"Permission denied: {path}")):
+        def refuse(*args: object, exc: Exception = exc) -> None:
+            raise exc
+        monkeypatch.setattr(importer, "import_jsonl", refuse)
+        assert says in _one_line_error(_cli("--data", str(tmp_path / "data"), "import", str(path)))
+
+
+def test_a_backup_into_an_unusable_folder_is_one_line(corpus: SearchCorpus, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x", encoding="utf-8")
+    line = _one_line_error(_cli("--data", str(corpus.settings.data_dir), "backup", str(not_a_folder / "b.db")))
+    assert line.startswith(f"error: cannot copy {corpus.settings.store_path} to {not_a_folder / 'b.db'}")
+    assert not_a_folder.read_text(encoding="utf-8") == "x"

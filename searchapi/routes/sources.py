@@ -6,7 +6,6 @@ import threading
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, HTTPException, Path
 
 from searchapi.auth import require_curator
@@ -15,7 +14,7 @@ from searchapi.examples import SOURCE, SOURCES, curator
 from ssehub.errors import ConfigError
 from ssehub.netguard import source_url_problems
 from ssehub.settings import Settings
-from ssehub.sources import ID_RE, SourceConfig, parse_sources, write_source
+from ssehub.sources import ID_RE, SourceConfig, parse_sources, read_sources_yaml, write_source
 from ssehub.store import Store
 
 router = APIRouter(tags=["curators"], dependencies=[Depends(require_curator)])
@@ -28,9 +27,9 @@ def _read(path: FilePath) -> tuple[list[SourceConfig], list[str]]:
     if not path.exists():
         return [], []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return [], [f"{path}: not valid YAML: {' '.join(str(exc).split())}"]
+        data = read_sources_yaml(path)
+    except ConfigError as exc:
+        return [], [str(exc)]
     return parse_sources(data, str(path))
 
 
