@@ -26,8 +26,9 @@ def _inputs(text: str | None, jsonl: Path | None) -> Iterator[tuple[Any, str | N
                 continue
             try:
                 obj = json.loads(raw.decode("utf-8"))
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    raise ValueError("a line must be an object with a string field 'text'")
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+                    raise ValueError("a line must be an object with a non-empty string field 'text'")
+                obj["text"].encode("utf-8")  # a lone surrogate escape ("\ud800") is this line's error, not a traceback
             except (ValueError, UnicodeDecodeError) as exc:
                 yield f"line {number}", None, str(exc)
                 continue

@@ -218,3 +218,16 @@ def test_a_backup_into_an_unusable_folder_is_one_line(corpus: SearchCorpus, tmp_
     line = _one_line_error(_cli("--data", str(corpus.settings.data_dir), "backup", str(not_a_folder / "b.db")))
     assert line.startswith(f"error: cannot copy {corpus.settings.store_path} to {not_a_folder / 'b.db'}")
     assert not_a_folder.read_text(encoding="utf-8") == "x"
+
+
+def test_tag_jsonl_reports_empty_and_unencodable_lines_by_number(tmp_path: Path) -> None:
+    """A lone surrogate reached the tokenizer and ended `ssehub tag --jsonl` with a TypeError traceback; an empty text
+    was tagged."""
+    from ssehub.tagging import _inputs
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "women cooperative"}\n{"id": 2, "text": "bad \\ud800"}\n{"id": 3, "text": " "}\n'
+                     b'{"id": 4, "text": "fair trade"}\n')
+    items = list(_inputs(None, path))
+    assert [(i, t) for i, t, _ in items] == [(1, "women cooperative"), ("line 2", None), ("line 3", None), (4, "fair trade")]
+    assert "surrogates not allowed" in items[1][2] and "non-empty" in items[2][2]
