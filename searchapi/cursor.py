@@ -32,6 +32,6 @@ def decode(cursor: str, fingerprint: str) -> int:
         offset, owner = data["o"], data["h"]
     except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, KeyError):
         raise ValueError("invalid cursor: pass the next_cursor of a previous response unchanged") from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0 or owner != fingerprint:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 1 << 62 or owner != fingerprint:
         raise ValueError("invalid cursor: it belongs to another query, filters or mode; start again without a cursor")
     return offset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 import tracemalloc
 from collections.abc import Iterator
@@ -231,3 +233,16 @@ def test_tag_jsonl_reports_empty_and_unencodable_lines_by_number(tmp_path: Path)
     items = list(_inputs(None, path))
     assert [(i, t) for i, t, _ in items] == [(1, "women cooperative"), ("line 2", None), ("line 3", None), (4, "fair trade")]
     assert "surrogates not allowed" in items[1][2] and "non-empty" in items[2][2]
+
+
+def test_a_forged_cursor_past_any_offset_is_an_invalid_cursor(api: tuple[TestClient, Path]) -> None:
+    """A cursor of the right search with offset 10^22 reached numpy and came back as 400 'Maximum allowed size
+    exceeded', which says nothing about what to do."""
+    client, _ = api
+    for params in ({"q": "cooperative", "limit": 1}, {"limit": 1}):
+        cursor = client.get("/api/search", params=params).json()["next_cursor"]
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        for offset in (10**22, 2**63, 2**62):
+            forged = base64.urlsafe_b64encode(json.dumps({"o": offset, "h": raw["h"]}).encode()).decode().rstrip("=")
+            r = client.get("/api/search", params=params | {"cursor": forged})
+            assert r.status_code == 400 and r.json()["detail"].startswith("invalid cursor"), (params, offset, r.text)
