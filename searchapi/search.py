@@ -360,7 +360,7 @@ class Searcher:
         ids = catalog.ids
         numbers, fused = self.crosslingual.fuse_arrays(
             numbers, fused, parsed.text, lambda found: {d for d in catalog.filter_ids(filters, found) if constraint.admits(d)},
-            ids, catalog.number,
+            ids, catalog.number, catalog.mask(filters) if filters.restricts() else None,
         )
         chunks = np.concatenate([chunks, np.full(len(numbers) - len(chunks), -1, dtype=np.int64)])
         order = _by_score(catalog, numbers, fused)

@@ -45,6 +45,10 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
 
+    def restricts(self) -> bool:
+        """Whether any filter is set (without one, every searchable document passes)."""
+        return bool(self.sdg or self.lang or self.source or self.type) or self.year_from is not None or self.year_to is not None
+
     def where(self) -> tuple[str, list[Any]]:
         """SQL condition on `documents d` and its parameters."""
         clauses = ["d.status = 'active'", "d.hidden = 0"]

@@ -114,3 +114,29 @@ def test_preload_loads_the_encoder_only_when_documents_carry_e5_vectors(tmp_path
     broken = CrossLingual(tmp_path)
     broken._model = Broken()
     broken.preload()  # logged only
+
+
+def test_an_english_query_filtered_to_english_skips_the_e5_encoding(
+    corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The signal serves only the Spanish document to an English query: with lang=en no document it serves can pass, so
+    # the query is not encoded (~10 ms); the answers are those of a search that encodes it.
+    english = "homes built through mutual aid by their future residents"
+    searcher = Searcher(corpus.store, corpus.embedder, corpus.settings.index_dir)
+    encoder = searcher.crosslingual._encoder()
+    calls: list[str] = []
+
+    class Counting:
+        def encode(self, texts: list[str], kind: str = "passage") -> object:
+            calls.append(texts[0])
+            return encoder.encode(texts, kind=kind)
+
+    searcher.crosslingual._model = Counting()
+    cases = [(english, Filters(lang=["en"])), (english, Filters(lang=["es"])), (english, Filters(lang=["en"], sdg=[11])),
+             ("récupérateurs de déchets", Filters(lang=["en"])), (english, Filters())]
+    got = [searcher.search(q, filters=f, mode="hybrid") for q, f in cases]
+    assert calls == [english, "récupérateurs de déchets", english]  # not for the English-only filters (cases 1, 3)
+    assert got[1]["results"][0]["id"] == "vivienda-es"
+    monkeypatch.setattr(type(searcher.crosslingual), "_any_passes", lambda *a: True)  # always encode
+    reference = Searcher(corpus.store, corpus.embedder, corpus.settings.index_dir)
+    assert [reference.search(q, filters=f, mode="hybrid") for q, f in cases] == got
