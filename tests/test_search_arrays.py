@@ -68,7 +68,7 @@ def random_corpus(corpus: SearchCorpus, seed: int) -> None:
 def fake_crosslingual(searcher: Searcher) -> None:
     """A deterministic stand-in for the e5 signal (no model): scores for some admitted documents, served by id."""
 
-    def scores(text: str, admit):  # type: ignore[no-untyped-def]
+    def scores(text: str, admit, passing=None):  # type: ignore[no-untyped-def]  # passing: the pre-check, not faked
         rng = random.Random(text)
         every = [r["id"] for r in searcher.store._rows("SELECT id FROM documents ORDER BY id")]
         allowed = admit(rng.sample(every, min(40, len(every))))
