@@ -151,7 +151,6 @@ class CrossLingual:
         serves = np.fromiter((served(ids[n]) for n in numbers.tolist()), bool, len(numbers))
         return numbers, np.where(serves, (base + w * signal) / (1.0 + w), base)
 
-
     def _any_passes(self, data: tuple, serves: np.ndarray, number: Mapping[str, int], passes: np.ndarray) -> bool:
         """Whether a document the signal serves has a number in the catalog that passes the filters."""
         ids, vectors = data[0], data[1]
