@@ -246,3 +246,40 @@ def test_a_forged_cursor_past_any_offset_is_an_invalid_cursor(api: tuple[TestCli
             forged = base64.urlsafe_b64encode(json.dumps({"o": offset, "h": raw["h"]}).encode()).decode().rstrip("=")
             r = client.get("/api/search", params=params | {"cursor": forged})
             assert r.status_code == 400 and r.json()["detail"].startswith("invalid cursor"), (params, offset, r.text)
+
+
+# -- harvester ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("allowed", "first", "target", "refused"), [
+    (False, "https://93.184.216.34/feed/", "http://127.0.0.1:8000/admin", True),  # public -> loopback
+    (False, "https://93.184.216.34/feed/", "http://169.254.169.254/latest/meta-data/", True),  # -> cloud metadata
+    (False, "https://93.184.216.34/feed/", "http://[::ffff:10.0.0.1]/", True),  # -> private, spelt as IPv6
+    (False, "https://93.184.216.34/feed/", "https://151.101.1.69/doc", False),  # public -> public
+    (False, "http://127.0.0.1:8101/old", "http://127.0.0.1:8101/new", False),  # the operator's own local site
+    (True, "https://93.184.216.34/feed/", "http://127.0.0.1:8000/admin", False),  # SSEHUB_ALLOW_PRIVATE_SOURCES
+])
+def test_a_redirect_from_a_public_host_into_a_private_network_is_refused(allowed: bool, first: str, target: str,
+                                                                         refused: bool) -> None:
+    """The API refuses private source URLs, but a public page's `302 Location: http://127.0.0.1...` led the harvester
+    there (and into the search index). Literal addresses: no name is resolved."""
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.utils.test import get_crawler
+    from twisted.python.failure import Failure
+
+    from harvester.config import scrapy_settings
+    from harvester.middlewares import PrivateRedirectMiddleware
+    from harvester.spiders.base import failure_reason
+
+    settings = scrapy_settings(Settings(allow_private_sources=allowed))
+    assert settings["DOWNLOADER_MIDDLEWARES"]["harvester.middlewares.PrivateRedirectMiddleware"]
+    middleware = PrivateRedirectMiddleware.from_crawler(get_crawler(settings_dict=settings))
+    assert middleware.process_request(Request(target)) is None  # a first request is the source's own URL: trusted
+    redirected = Request(target, meta={"redirect_urls": [first]})
+    if not refused:
+        assert middleware.process_request(redirected) is None
+        return
+    with pytest.raises(IgnoreRequest) as caught:
+        middleware.process_request(redirected)
+    assert failure_reason(Failure(caught.value))[0] == "private_redirect"

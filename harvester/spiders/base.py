@@ -258,6 +258,8 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
             return "robots", "disallowed by robots.txt"
         if "redirections" in message:
             return "redirect_loop", message
+        if "to a private address refused" in message:
+            return "private_redirect", message
         return "ignored", message
     if failure.check(DownloadTimeoutError, TimeoutError):
         return "timeout", str(exc)
