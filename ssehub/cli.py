@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from ssehub.errors import SsehubError
 from ssehub.settings import Settings
 
 log = logging.getLogger("ssehub")
+PORT = click.IntRange(0, 65535)  # a port out of range reached socket.bind and ended `serve` with a traceback
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -83,8 +85,16 @@ def cli(ctx: click.Context, data_dir: Path | None, sources: Path | None, verbose
     overrides = {k: v for k, v in {"data_dir": data_dir, "sources": sources}.items() if v is not None}
     try:
         ctx.obj = {"settings": Settings(**overrides)}
-    except ValueError as exc:  # pydantic's ValidationError: a bad SSEHUB_* value
+    except ValidationError as exc:  # a bad SSEHUB_* value
+        raise click.UsageError(f"bad setting: {_setting_errors(exc)}") from None
+    except ValueError as exc:
         raise click.UsageError(f"bad setting: {' '.join(str(exc).split())}") from None
+
+
+def _setting_errors(exc: ValidationError) -> str:
+    """'SSEHUB_PORT='abc': Input should be a valid integer', one clause per bad variable, without pydantic's links."""
+    return "; ".join(f"SSEHUB_{'_'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
+                     for e in exc.errors())
 
 
 @cli.command()
@@ -150,7 +160,7 @@ def prebuild_keyword(settings: Settings) -> int:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--port", type=PORT, default=None, help="Port (default 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, envvar="SSEHUB_WORKERS", show_default=True,
               help="Server processes (env SSEHUB_WORKERS); each loads its own model and catalog; the index files are memory-mapped and shared.")
 @click.pass_context
@@ -171,7 +181,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     from searchapi.app import create_app
 
     settings = _settings(ctx)
-    host, port = host or settings.host, port or settings.port
+    host, port = host or settings.host, settings.port if port is None else port
+    if not 0 <= port <= 65535:
+        raise click.UsageError(f"port {port} (SSEHUB_PORT) is not in 0-65535")
     click.echo(f"serving http://{host}:{port}/ (API under /api, Ctrl-C stops)", err=True)
     # Idle client connections are kept 75 s (nginx's default) instead of uvicorn's 5, so a client slowed by load does
     # not send its next request into a connection the server is closing (suspected cause of ReadErrors in bench/load.py).
@@ -324,7 +336,7 @@ def status(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--port", type=int, default=None, help="Port of the API and UI (default 8000).")
+@click.option("--port", type=PORT, default=None, help="Port of the API and UI (default 8000).")
 @click.option("--no-serve", is_flag=True, help="Stop after indexing; `ssehub serve` serves the result.")
 @click.pass_context
 @reports_errors

@@ -283,3 +283,17 @@ def test_a_redirect_from_a_public_host_into_a_private_network_is_refused(allowed
     with pytest.raises(IgnoreRequest) as caught:
         middleware.process_request(redirected)
     assert failure_reason(Failure(caught.value))[0] == "private_redirect"
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    """`ssehub serve --port 80000` reached socket.bind: OverflowError traceback."""
+    for args, env in ((["serve", "--port", "80000"], {}), (["serve", "--port", "-5"], {}), (["demo", "--port", "70000"], {}),
+                      (["serve"], {"SSEHUB_PORT": "70000"})):
+        result = CliRunner(env=env).invoke(cli, ["--data", str(tmp_path / "data"), *args])
+        assert "65535" in _one_line_error(result, code=2), args
+
+
+def test_a_bad_setting_names_its_variable() -> None:
+    result = CliRunner(env={"SSEHUB_RATE_LIMIT": "abc"}).invoke(cli, ["status"])
+    line = _one_line_error(result, code=2)
+    assert "SSEHUB_RATE_LIMIT='abc': Input should be a valid integer" in line and "errors.pydantic.dev" not in line
