@@ -297,3 +297,12 @@ def test_a_bad_setting_names_its_variable() -> None:
     result = CliRunner(env={"SSEHUB_RATE_LIMIT": "abc"}).invoke(cli, ["status"])
     line = _one_line_error(result, code=2)
     assert "SSEHUB_RATE_LIMIT='abc': Input should be a valid integer" in line and "errors.pydantic.dev" not in line
+
+
+def test_pages_and_health_answer_head(api: tuple[TestClient, Path]) -> None:
+    """Uptime monitors and link checkers ask with HEAD: it was 405 on every page and on /health."""
+    client, _ = api
+    for path in ("/", "/stats", "/admin", "/widget.js", "/health"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == 200 == got.status_code and head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
