@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import struct
 from collections import deque
@@ -78,11 +79,17 @@ def _serve(sock: socket.socket, inherited: list[socket.socket]) -> None:
     """A worker: read a batch of analyse() arguments, send back their analyses, until the crawler hangs up."""
     for other in inherited:
         other.close()  # the crawler's ends of every pair: holding them would hide the crawler's hang-up (EOF)
-    with sock, sock.makefile("rwb") as f:
-        while (jobs := _recv(f)) is not None:
-            data = pickle.dumps([_analyse_safely(job) for job in jobs], protocol=pickle.HIGHEST_PROTOCOL)
-            f.write(HEADER.pack(len(data)) + data)
-            f.flush()
+    # Ctrl-C reaches the whole process group: the crawler stops the harvest and hangs up; a worker that also raised
+    # KeyboardInterrupt, or wrote into the closed pair, printed a traceback per worker over the crawler's one line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with sock, sock.makefile("rwb") as f:
+            while (jobs := _recv(f)) is not None:
+                data = pickle.dumps([_analyse_safely(job) for job in jobs], protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(HEADER.pack(len(data)) + data)
+                f.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the crawler is gone (stopped or killed): nobody is left to answer
 
 
 @dataclass

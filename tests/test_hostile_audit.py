@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sqlite3
 import tracemalloc
 from collections.abc import Iterator
@@ -306,3 +307,42 @@ def test_pages_and_health_answer_head(api: tuple[TestClient, Path]) -> None:
         got, head = client.get(path), client.head(path)
         assert head.status_code == 200 == got.status_code and head.content == b"", path
         assert head.headers["content-type"] == got.headers["content-type"], path
+
+
+def test_an_extraction_worker_survives_ctrl_c_and_leaves_quietly_when_the_crawler_is_gone() -> None:
+    """Ctrl-C during a harvest printed two tracebacks per extraction worker (KeyboardInterrupt, then BrokenPipeError
+    writing to the stopped crawler) under the command's one line."""
+    import multiprocessing
+    import pickle
+    import signal
+    import socket
+
+    from harvester.work import HEADER, _serve
+
+    page = (b"<html><body><article><p>" + b"Cooperatives share their surplus. " * 30 + b"</p></article></body></html>",
+            "html", "utf-8", "text/html", "https://a.example/1")
+
+    def send(f: object, jobs: list) -> None:
+        data = pickle.dumps(jobs)
+        f.write(HEADER.pack(len(data)) + data)  # type: ignore[attr-defined]
+        f.flush()  # type: ignore[attr-defined]
+
+    def answer(f: object) -> list:
+        size = HEADER.unpack(f.read(HEADER.size))[0]  # type: ignore[attr-defined]
+        return pickle.loads(f.read(size))  # type: ignore[attr-defined]
+
+    ours, theirs = socket.socketpair()
+    worker = multiprocessing.get_context("fork").Process(target=_serve, args=(theirs, [ours]))
+    worker.start()
+    theirs.close()
+    f = ours.makefile("rwb")
+    send(f, [page])
+    assert answer(f)[0].found.text  # in its loop, SIGINT already ignored
+    os.kill(worker.pid, signal.SIGINT)
+    send(f, [page])
+    assert answer(f)[0].found.text  # still serving after Ctrl-C: the crawler decides when to stop
+    send(f, [page] * 8)
+    f.close()
+    ours.close()  # the crawler is gone before the answer: the worker's write fails
+    worker.join(30)
+    assert worker.exitcode == 0
