@@ -334,9 +334,9 @@ class LooseMatcher(Matcher):
     dropped on both sides, with at most one other word inside the run. Wildcard phrases are matched on the words in
     both orders.
 
-    Chosen on the tune half of the UN target texts (`bench.tagger`): with the English model's features read this way,
-    the right goal ranked first per 88 French/Spanish texts went 60/63 -> 65/65 at the same tags per text (the gloss
-    read exactly and backwards: 60/63; in any order without the inner word: 61/63).
+    Chosen on the tune half of the UN target texts (`bench.tagger`): the right goal ranked first per 88 French/Spanish
+    texts went 60/63 (the gloss read exactly, forwards and backwards) -> 65/64 at the same tags per text (in any order
+    but without the inner word: 61/63).
     """
 
     def __init__(self, queries: dict[str, list[tuple[int, str]]]) -> None:

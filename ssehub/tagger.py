@@ -55,6 +55,11 @@ TARGET_MARGIN = 0.03
 # weights, `scripts/build_tagger_data.py`.
 E5_MAP_FILE = "data/sdg_e5_map.npz"
 E5_MAP_RIDGE = 0.3
+# A French/Spanish passage's word overlap with the UN texts: this share from its own words against the UN texts of its
+# language, the rest from its gloss against the English ones. Chosen on the tune half (right goal first fr/es per 88
+# texts at equal tags per text: gloss alone 65/64, 0.5 65/65, 0.7 66/66, own words alone 66/66; mean reciprocal rank
+# of the right goal 0.868/0.869, 0.869/0.876, 0.874/0.882, 0.874/0.876).
+OWN_WORDS_WEIGHT = 0.7
 E5_WORDS = 48  # e5 reads the first ~64 tokens of a passage: its cost is ~1.6 ms of CPU per token
 
 
@@ -252,10 +257,28 @@ class Tagger:
         kw = tf.keyword_features(self.matcher, view_texts, english & ~glossed)
         if glossed.any():
             kw += tf.keyword_features(self.loose_matcher(), view_texts, glossed)
+        lexf, glexf = tf.lexical_features(lex, goal), tf.goal_lexical_features(glex)
+        if glossed.any():
+            self._blend_own_words(texts, lang, glossed, lexf, glexf)
         # Goal-level word overlap comes last so that the column numbers of older weight files stay valid.
-        feats = [tf.embedding_features(sims, goal, title), tf.lexical_features(lex, goal), kw,
-                 tf.goal_lexical_features(glex)]
+        feats = [tf.embedding_features(sims, goal, title), lexf, kw, glexf]
         return np.concatenate(feats, axis=2), lang
+
+    def _blend_own_words(self, texts: Sequence[str], lang: np.ndarray, glossed: np.ndarray, lexf: np.ndarray,
+                         glexf: np.ndarray) -> None:
+        """Mix into the glossed passages' word-overlap features (in place) those of their own words against the UN
+        texts of their own language: a gloss drops the words its lexicon lacks (a third of a real French/Spanish
+        passage's words), the passage's own words are all there."""
+        rows = np.flatnonzero(glossed)
+        own_texts, own_langs = [texts[i] for i in rows], [str(lang[i]) for i in rows]
+        lex = self.lexicon.similarities(own_texts, own_langs)
+        goal = self.proto_goal
+        if self._keep is not None:
+            lex, goal = lex[:, self._keep], goal[self._keep]
+        glex = self.lexicon.goal_similarities(own_texts, own_langs, self._goal_mats)
+        w = OWN_WORDS_WEIGHT
+        lexf[rows] = w * tf.lexical_features(lex, goal) + (1 - w) * lexf[rows]
+        glexf[rows] = w * tf.goal_lexical_features(glex) + (1 - w) * glexf[rows]
 
     def loose_matcher(self) -> LooseMatcher:
         """The keyword queries as glosses are matched (`LooseMatcher`), built on the first French/Spanish passage."""

@@ -11,8 +11,8 @@ import numpy as np
 
 from ssehub.embed import HashingEmbedder
 from ssehub.gloss import Glosser, align, align_pairs, cognate, default_glosser, english_words, segments
-from ssehub.tagfeatures import keyword_features
-from ssehub.tagger import Tagger
+from ssehub.tagfeatures import goal_lexical_features, keyword_features, lexical_features
+from ssehub.tagger import OWN_WORDS_WEIGHT, Tagger
 
 
 def test_ibm_model_one_separates_words_that_always_appear_together_elsewhere() -> None:
@@ -113,8 +113,16 @@ def test_french_and_spanish_passages_are_featurised_as_their_english_gloss() -> 
     # The French passage's features are those of its gloss read as English ("lutte" -> "combat" is one more word).
     gloss = tagger.glosser.gloss(texts[0], "fr")
     as_english, _ = tagger.features([gloss], tagger.embedder.encode([gloss]), ["en"])
-    rest = [i for i in range(len(names)) if i not in kw]
-    assert np.allclose(feats[0][:, rest], as_english[0][:, rest])
+    words = [i for i, n in enumerate(names) if n.startswith(("lex_", "glex"))]
+    emb = [i for i in range(len(names)) if i not in kw and i not in words]
+    assert np.allclose(feats[0][:, emb], as_english[0][:, emb])
+    # Its word overlap mixes the gloss's against the English UN texts with its own words' against the French ones.
+    own = tagger.lexicon.similarities(texts[:1], ["fr"])
+    own_glex = tagger.lexicon.goal_similarities(texts[:1], ["fr"], tagger._goal_mats)
+    own_feats = np.concatenate([lexical_features(own, tagger.proto_goal), goal_lexical_features(own_glex)], axis=2)[0]
+    w = OWN_WORDS_WEIGHT
+    assert np.allclose(feats[0][:, words], w * own_feats + (1 - w) * as_english[0][:, words], atol=1e-6)
+    assert not np.allclose(own_feats, as_english[0][:, words])
     # Its keyword queries read the gloss loosely (French word order, no function words), an English text exactly.
     loose = keyword_features(tagger.loose_matcher(), [gloss], np.array([True]))[0]
     assert np.allclose(feats[0][:, kw], loose) and not np.allclose(loose, as_english[0][:, kw])
