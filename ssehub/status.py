@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,10 +45,28 @@ def _run_lines(store: Store, source_id: str, errors: int = 3) -> Iterator[str]:
             yield f"      error {err['reason']}: {err['url']}" + (f" ({err['detail'][:80]})" if err["detail"] else "")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _settle_runs(store: Store) -> None:
+    """Runs left `running` by a harvest of this host whose process is gone (killed, or its parent's Ctrl-C) are shown
+    as what they are, `interrupted`, instead of running forever until the next harvest marks them."""
+    store.interrupt_stale_runs(socket.gethostname(), _alive)
+
+
 def source_table(settings: Settings) -> Iterator[str]:
     """One line per source: from the sources file, and import-only sources from the store (none yet: the file alone,
     without creating a store)."""
     store = Store(settings.store_path) if settings.store_path.exists() else None
+    if store:
+        _settle_runs(store)
     known = {row["id"]: row for row in store.sources()} if store else {}
     try:
         configured = load_sources(settings.sources, strict=False)
@@ -66,6 +86,7 @@ def source_table(settings: Settings) -> Iterator[str]:
 def status_lines(settings: Settings) -> Iterator[str]:
     """Counts and the last runs."""
     store = Store(settings.store_path)
+    _settle_runs(store)
     c = store.counts()
     yield f"store: {settings.store_path}"
     yield (f"sources {c['sources']}, documents {c['documents']} (withdrawn {c['withdrawn']}, hidden {c['hidden']}), "

@@ -22,7 +22,7 @@ from ssehub.errors import ConfigError
 from ssehub.importer import ImportReport, import_jsonl
 from ssehub.settings import Settings
 from ssehub.sources import MAX_SOURCES_BYTES, load_sources, parse_sources
-from ssehub.status import check_sources
+from ssehub.status import check_sources, source_table
 from ssehub.store import Store
 
 KEY = "audit-key"
@@ -346,3 +346,26 @@ def test_an_extraction_worker_survives_ctrl_c_and_leaves_quietly_when_the_crawle
     ours.close()  # the crawler is gone before the answer: the worker's write fails
     worker.join(30)
     assert worker.exitcode == 0
+
+
+def test_status_shows_a_run_whose_process_is_gone_as_interrupted(tmp_path: Path) -> None:
+    """After Ctrl-C on `ssehub demo` (its harvest child killed), `ssehub sources` and `status` said `running` until the
+    next harvest."""
+    import socket
+    import subprocess
+    import sys
+
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SOURCES_YAML, encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", sources=sources)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    store = Store(settings.store_path)
+    dead, live = store.start_run(["alpha"]), store.start_run(["beta"])
+    store.set_run_process(dead, int(gone.stdout), socket.gethostname())
+    store.set_run_process(live, os.getpid(), socket.gethostname())
+    store.close()
+    assert "last run 1 interrupted" in "\n".join(source_table(settings))
+    store = Store(settings.store_path)
+    assert {r["id"]: r["status"] for r in store.runs(limit=5)} == {dead: "interrupted", live: "running"}
+    store.close()
