@@ -242,7 +242,10 @@ def write_source(path: Path, source_id: str, src: SourceConfig | None) -> None:
     from ruamel.yaml.error import YAMLError
 
     rt = _round_trip_yaml()
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}): check SSEHUB_SOURCES (--sources) names a UTF-8 file") from None
     try:
         data = rt.load(text) if text.strip() else None
     except YAMLError as exc:
@@ -281,7 +284,11 @@ def write_source(path: Path, source_id: str, src: SourceConfig | None) -> None:
     mine = [p for p in problems if p.startswith(f"source {source_id}:") or "top level" in p]
     if mine:
         raise ConfigError("; ".join(mine))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a new sources file may be the first thing in its folder
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be written ({exc}): check that its folder is writable") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(buf.getvalue())

@@ -369,3 +369,18 @@ def test_status_shows_a_run_whose_process_is_gone_as_interrupted(tmp_path: Path)
     store = Store(settings.store_path)
     assert {r["id"]: r["status"] for r in store.runs(limit=5)} == {dead: "interrupted", live: "running"}
     store.close()
+
+
+def test_adding_a_source_when_the_sources_path_is_odd_is_never_a_500(corpus: SearchCorpus, tmp_path: Path) -> None:
+    """SSEHUB_SOURCES naming a file in a folder not made yet, or a folder: POST /api/sources answered 500
+    (FileNotFoundError from the temporary file, IsADirectoryError from the read)."""
+    body = {"id": "gamma", "kind": "feed", "url": "https://gamma.example/feed"}
+    for path, status in ((tmp_path / "new" / "sources.yaml", 201), (tmp_path, 422)):
+        settings = Settings(data_dir=corpus.settings.data_dir, sources=path, model_path="hashing", curator_keys=KEY)
+        with TestClient(create_app(settings, embedder=corpus.embedder), raise_server_exceptions=False) as client:
+            r = client.post("/api/sources", json=body, headers=AUTH)
+        assert r.status_code == status, r.text
+        if status == 201:
+            assert load_sources(path)[0].id == "gamma"
+        else:
+            assert "cannot be read" in r.json()["detail"][0] and "SSEHUB_SOURCES" in r.json()["detail"][0]
