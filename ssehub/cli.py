@@ -256,6 +256,9 @@ def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str
         result = searcher.search(query or None, filters, mode, limit, sort=sort)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if query and not result["total"] and not (settings.index_dir / "manifest.json").exists():
+        # Imported or harvested but never indexed: the words are nowhere to be found yet; say so rather than "0".
+        click.echo("note: there is no search index yet, so no query can match: run `ssehub index`", err=True)
     if as_json:
         _echo_json(result)
         return

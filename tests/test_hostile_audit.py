@@ -384,3 +384,16 @@ def test_adding_a_source_when_the_sources_path_is_odd_is_never_a_500(corpus: Sea
             assert load_sources(path)[0].id == "gamma"
         else:
             assert "cannot be read" in r.json()["detail"][0] and "SSEHUB_SOURCES" in r.json()["detail"][0]
+
+
+def test_searching_before_any_index_says_to_run_ssehub_index(tmp_path: Path) -> None:
+    """`ssehub import` then `ssehub search` printed '0 documents' and nothing else."""
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "1", "text": "Worker cooperatives share their surplus."}\n', encoding="utf-8")
+    data = str(tmp_path / "data")
+    assert _cli("--data", data, "import", str(path)).exit_code == 0
+    result = _cli("--data", data, "search", "cooperatives", "--mode", "keyword")
+    assert result.exit_code == 0 and result.stdout.startswith("0 documents")
+    assert "run `ssehub index`" in result.stderr
+    browse = _cli("--data", data, "search")  # browsing needs no index: the document is listed, no note
+    assert browse.exit_code == 0 and browse.stdout.startswith("1 documents") and not browse.stderr
