@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ssehub.errors import ConfigError
 from ssehub.settings import Settings
-from ssehub.sources import load_sources, parse_sources, read_sources_yaml
+from ssehub.sources import parse_sources, read_sources_yaml
 from ssehub.store import Store
 
 
@@ -63,16 +63,15 @@ def _settle_runs(store: Store) -> None:
 
 def source_table(settings: Settings) -> Iterator[str]:
     """One line per source: from the sources file, and import-only sources from the store (none yet: the file alone,
-    without creating a store)."""
+    without creating a store); then ConfigError for the file's first problem, so the command fails as `harvest` will."""
     store = Store(settings.store_path) if settings.store_path.exists() else None
     if store:
         _settle_runs(store)
     known = {row["id"]: row for row in store.sources()} if store else {}
     try:
-        configured = load_sources(settings.sources, strict=False)
+        configured, problems = parse_sources(read_sources_yaml(settings.sources), str(settings.sources))
     except ConfigError as exc:
-        configured = []
-        yield f"({exc})"
+        configured, problems = [], [str(exc)]
     for src in configured:
         row = known.pop(src.id, None)
         state = "enabled" if src.enabled else "disabled"
@@ -81,6 +80,10 @@ def source_table(settings: Settings) -> Iterator[str]:
         yield from _run_lines(store, src.id) if store else iter(["    last never harvested"])
     for sid, row in known.items():
         yield f"{sid:<20} {row['kind']:<9} {'stored':<8} {row['documents']:>6} docs  {row['url'] or '(' + row['origin'] + ')'}"
+    if problems:  # after the listing, which still shows what can be read; `ssehub harvest` refuses such a file
+        more = f" (and {len(problems) - 1} more: `ssehub sources check` lists them)" if len(problems) > 1 else ""
+        first = problems[0] if problems[0].startswith(f"{settings.sources}: ") else f"{settings.sources}: {problems[0]}"
+        raise ConfigError(f"{first}{more}")
 
 
 def status_lines(settings: Settings) -> Iterator[str]:

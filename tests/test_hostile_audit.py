@@ -397,3 +397,15 @@ def test_searching_before_any_index_says_to_run_ssehub_index(tmp_path: Path) -> 
     assert "run `ssehub index`" in result.stderr
     browse = _cli("--data", data, "search")  # browsing needs no index: the document is listed, no note
     assert browse.exit_code == 0 and browse.stdout.startswith("1 documents") and not browse.stderr
+
+
+def test_listing_sources_from_a_file_with_problems_fails_as_harvest_will(tmp_path: Path) -> None:
+    """`ssehub sources` listed the valid entries of a file with a bad one and exited 0; `ssehub harvest` then refused
+    the file. It still lists what it can, then names the first problem and exits 1."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(SOURCES_YAML + "  - id: Bad Id\n    kind: feed\n    url: https://b.example/\n"
+                       "  - id: c\n    kind: ftp\n", encoding="utf-8")
+    result = _cli("--data", str(tmp_path / "data"), "--sources", str(sources), "sources")
+    line = _one_line_error(result)
+    assert result.stdout.startswith("alpha ")
+    assert line.startswith(f"error: {sources}: source Bad Id: field id:") and "and 1 more: `ssehub sources check`" in line
