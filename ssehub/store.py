@@ -451,13 +451,22 @@ class Store:
         else:
             db.conn.executemany("INSERT OR IGNORE INTO facet_ids VALUES (?)", [(i,) for i in ids])
         out: dict[str, dict[str, int]] = {}
-        for name, column in (("lang", "d.lang"), ("source", "d.source_id"), ("type", "d.type"), ("year", "d.year")):
-            rows = db.execute(
-                # Driven by facet_ids (CROSS JOIN fixes the order): the planner otherwise scans all documents.
-                f"""SELECT {column}, COUNT(*) FROM facet_ids f CROSS JOIN documents d ON d.id = f.id
-                    WHERE {column} IS NOT NULL AND {column} != '' GROUP BY {column} ORDER BY COUNT(*) DESC, {column}"""
-            ).fetchall()
-            out[name] = {str(k): n for k, n in rows}
+        # One pass over the documents for the four columns (one pass each read every document's row four times: 71 ms
+        # of a 1M-passage search while the catalog is rebuilt), counted here in the order SQL's GROUP BY ... ORDER BY
+        # COUNT(*) DESC, value gave (text values compare as SQLite's BINARY collation does: by code point).
+        columns = ("lang", "source", "type", "year")
+        counts: list[dict[Any, int]] = [{} for _ in columns]
+        for row in db.execute(
+            # Driven by facet_ids (CROSS JOIN fixes the order): the planner otherwise scans all documents.
+            "SELECT d.lang, d.source_id, d.type, d.year FROM facet_ids f CROSS JOIN documents d ON d.id = f.id"
+        ):
+            for value, counted in zip(row, counts, strict=True):
+                if value is not None and value != "":
+                    counted[value] = counted.get(value, 0) + 1
+        for name, counted in zip(columns, counts, strict=True):
+            # SQLite orders numbers before text; within a type, by value
+            ordered = sorted(counted.items(), key=lambda kv: (-kv[1], isinstance(kv[0], str), kv[0]))
+            out[name] = {str(k): n for k, n in ordered}
         rows = db.execute(
             """SELECT t.sdg, COUNT(DISTINCT t.document_id) FROM effective_tags t WHERE t.document_id IN facet_ids
                GROUP BY t.sdg ORDER BY t.sdg"""  # IN, not JOIN: a join scanned every tag (perf issue 7)
