@@ -85,7 +85,7 @@ def pipeline_worker(data: Path, texts_out: Path, workers: int = -1, backend: str
             "embedded": first["embedded"], "seconds": round(seconds, 2), "embed_seconds": first["embed_seconds"],
             "passages_per_s": first["chunks"] / seconds, "cpu_s": round(main_cpu + workers_cpu, 2),
             "main_cpu_s": round(main_cpu, 2), "workers_cpu_s": round(workers_cpu, 2), "workers": first["workers"],
-            "e5_engine": e5_engine,
+            "e5_engine": e5_engine, "e5_vectors": crosslingual.stored_vectors(settings.index_dir),
             "reused": first["reused"],
             "crosslingual_embedded": first.get("crosslingual_embedded", 0),
             "unchanged_rerun_s": round(again_s, 2), "unchanged_rerun_embedded": second["embedded"]}

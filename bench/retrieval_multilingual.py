@@ -1,6 +1,7 @@
 """The judged multilingual set (bench/data/multilingual_qrels.json) over the demo corpus: MRR@10 per query language.
 
 Usage: .venv/bin/python -m bench.retrieval_multilingual [--model multilingual-e5-small] [--rebuild]
+       .venv/bin/python -m bench.retrieval_multilingual --parallel 120,80,0 [--documents fp32,int8]
 
 Builds the demo store with `ssehub demo --no-serve` (cached under ~/.cache/ssehub-bench/ keyed by the indexing code and model),
 then runs every query through `Searcher.search` in each mode; groups: each language, and cross-language queries
@@ -85,6 +86,47 @@ def evaluate(folder: Path, model: str, queries: list[dict[str, Any]], modes: lis
     return out
 
 
+def parallel(heads: list[int], engines: list[str]) -> list[dict[str, Any]]:
+    """The e5 document vectors alone, on a larger set than the judged one: the UN's 169 SDG targets in en, fr and es.
+    Each target in one language is a query (fp32 e5 query vector); the documents are the targets in another language,
+    cut as `crosslingual.head_text` cuts a document's opening (0 = whole), through each document engine (fp32, int8 =
+    int8v2). MRR@10 and top-1 over the six language pairs: what the e5 document engine and the head length cost."""
+    import numpy as np
+
+    from indexer import crosslingual
+    from ssehub import sdg
+    from ssehub.e5onnx import E5OnnxEmbedder
+
+    query_engine = E5OnnxEmbedder(threads=1)
+    docs = {"fp32": query_engine} | ({"int8": E5OnnxEmbedder(threads=1, int8=True)} if "int8" in engines else {})
+    targets = {lang: sdg.targets(lang) for lang in ("en", "fr", "es")}
+    keys = sorted(set.intersection(*(set(t) for t in targets.values())))
+    queries = {lang: query_engine.encode([targets[lang][k] for k in keys], kind="query") for lang in targets}
+    rows = []
+    for chars in heads:
+        crosslingual.HEAD_CHARS = chars or 10**9
+        for name in engines:
+            rr, top1, tokens, cpu = [], [], 0, 0.0
+            for doc_lang in targets:
+                texts = [crosslingual.head_text("", targets[doc_lang][k]) for k in keys]
+                tokens += sum(docs[name].count_tokens(texts))
+                t0 = time.process_time()
+                vectors = docs[name].encode(texts)
+                cpu += time.process_time() - t0
+                for query_lang in targets:
+                    if query_lang != doc_lang:
+                        scores = queries[query_lang] @ vectors.T
+                        ranks = (scores > np.diag(scores)[:, None]).sum(axis=1) + 1
+                        rr.append(float(np.mean(np.where(ranks <= 10, 1.0 / ranks, 0.0))))
+                        top1.append(float(np.mean(ranks == 1)))
+            rows.append({"head_chars": chars, "documents": name, "mrr10": round(statistics.fmean(rr), 4),
+                         "top1": round(statistics.fmean(top1), 4), "tokens_per_document": round(tokens / 3 / len(keys), 1),
+                         "cpu_s": round(cpu, 2), "targets": len(keys)})
+            print(f"head {chars or 'whole':>5} chars, documents {name}: MRR@10 {rows[-1]['mrr10']:.4f} top-1 {rows[-1]['top1']:.4f}"
+                  f" ({rows[-1]['tokens_per_document']} tokens a document, {cpu:.1f} CPU-s)")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build (or reuse) the demo index, run the judged queries, print and save MRR@10."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,7 +134,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--query-e5", default="", choices=["", "onnx"], help="cross-language query vectors through ONNX Runtime")
+    ap.add_argument("--parallel", default="", help="instead: the UN targets across languages, documents cut at these "
+                    "head lengths in characters (e.g. 120,80,0; 0 = whole)")
+    ap.add_argument("--documents", default="fp32,int8", help="with --parallel: e5 document engines (fp32, int8)")
     args = ap.parse_args(argv)
+    if args.parallel:
+        rows = parallel([int(c) for c in args.parallel.split(",")], [e for e in args.documents.split(",") if e])
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"multilingual-parallel-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.write_text(json.dumps({"load_average": os.getloadavg(), "rows": rows}, indent=1))
+        print(f"saved {out.relative_to(ROOT)}")
+        return
     queries = json.loads(QRELS.read_text(encoding="utf-8"))["queries"]
     folder = build(args.model, args.rebuild)
     figures = evaluate(folder, args.model, queries, [m for m in args.modes.split(",") if m], args.query_e5)
