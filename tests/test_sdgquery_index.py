@@ -122,3 +122,30 @@ def test_loose_matching_finds_what_exact_matching_finds_in_english_order() -> No
                 assert all(x <= y for x, y in zip(a[system], b[system], strict=True)), (system, text)
         more += sum(map(sum, b.values())) - sum(map(sum, a.values()))
     assert more > 0
+
+
+def test_loose_matching_counts_as_without_the_index() -> None:
+    """The trigger index and OR phrase sets keep their meaning over loosened queries: every query evaluated on the
+    runs of stems (any order, one word let through inside) gives the same counts."""
+    from ssehub.sdgquery import default_loose_matcher, loose_stems
+
+    matcher = default_loose_matcher()
+    for text in query_texts(40, seed=5):
+        ws = words(text)
+        content = loose_stems(ws)
+        grams = set()
+        for n in range(1, matcher.max_words + 1):
+            for i in range(len(content) - n + 1):
+                grams.add(" ".join(sorted(content[i : i + n])))
+                if n >= 2 and i + n < len(content):
+                    run = content[i : i + n + 1]
+                    grams.update(" ".join(sorted(run[:j] + run[j + 1 :])) for j in range(1, n))
+        out = [[0] * 17 for _ in matcher.systems]
+        for gram in grams & matcher._single.keys():
+            for si, goal in matcher._single[gram]:
+                out[si][goal - 1] += 1
+        both = [*ws, *reversed(ws)]
+        ctx = _Context(both, " ".join(both), grams)
+        for si, goal, node in matcher._complex:
+            out[si][goal - 1] += ctx.match(node)
+        assert matcher.counts(text) == {s: out[si] for si, s in enumerate(matcher.systems)}, text
