@@ -41,19 +41,25 @@ class _Vocabulary:
         self.known: set[str] = set()
         self.words_of: dict[str, set[str]] = {}
 
-    def add(self, words: Iterable[str]) -> None:
-        for word in words:
-            for form in forms(word):
-                self.words_of.setdefault(form, set()).add(word)
-        self.known.update(words)
+    def add(self, words: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        """Learn (word, its forms) pairs."""
+        words_of = self.words_of
+        for word, its_forms in words:
+            for form in its_forms:
+                found = words_of.get(form)
+                if found is None:
+                    words_of[form] = {word}
+                else:
+                    found.add(word)
+        self.known.update(word for word, _ in words)
 
 
 _vocabulary = _Vocabulary()
 _adding = threading.Lock()
 
 
-def _learn(words: set[str]) -> None:
-    """Add words to the shared vocabulary (a full one is replaced by an empty one: it only saves work)."""
+def _learn(words: list[tuple[str, tuple[str, ...]]]) -> None:
+    """Add (word, forms) pairs to the shared vocabulary (a full one is replaced by an empty one: it only saves work)."""
     global _vocabulary
     with _adding:
         if len(_vocabulary.known) + len(words) > MAX_WORDS:
@@ -85,8 +91,10 @@ class Marker:
             if found:
                 marked |= words & found
         if new:
-            marked |= {w for w in new if not self.marks.isdisjoint(forms(w))}
-            _learn(new)
+            pairs = [(w, forms(w)) for w in new]
+            isdisjoint = self.marks.isdisjoint
+            marked.update(w for w, its_forms in pairs if not isdisjoint(its_forms))
+            _learn(pairs)
         # Each marked word's whole-word occurrences: a run of letters and digits (what _WORD finds) equal to it. A match
         # rejected for the letter before it hides no other: the positions it covers are all inside that same run.
         spans = [
