@@ -18,6 +18,7 @@ fp16 scale, then 16 bytes whose low nibbles are weights 0-15 and high nibbles we
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -87,7 +88,8 @@ class E5File:
         at += 4 * n
         blob = bytes(self.data[at : at + blob_len])
         at += blob_len
-        self.pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
+        bounds = offsets.tolist()  # Python ints: indexing the numpy array per piece took half the file's open time
+        self.pieces = [blob[start:end].decode("utf-8") for start, end in itertools.pairwise(bounds)]
         n_norm, norm_bytes = struct.unpack_from("<iI", bytes(self.data[at : at + 8]))
         at += 8
         self.normalisation = _read_normalisation(bytes(self.data[at : at + norm_bytes]), n_norm)
