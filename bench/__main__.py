@@ -5,6 +5,7 @@ each size, harvest speed. Prints a table and writes bench/results/perf.json.
     .venv/bin/python -m bench --sizes 10k --load-seconds 10    # a quick run (a few minutes)
     .venv/bin/python -m bench --parts search --sizes 1m        # the large run (builds a cached corpus first)
     .venv/bin/python -m bench --parts search --workers 1,2     # `ssehub serve --workers N`, side by side
+    .venv/bin/python -m bench --parts search --load-modes hybrid,semantic,keyword   # unique-query load in each mode
     .venv/bin/python -m bench --parts profile --sizes 100k     # in process: catalog vs SQLite, time per stage
     .venv/bin/python -m bench --parts catalog --sizes 1m       # the in-memory catalog alone at 1M (synthetic rows)
 
@@ -64,6 +65,12 @@ def table(result: dict[str, Any]) -> str:
                          f"{load.get('requests_per_s', '-'):>9}/{mixed.get('requests_per_s', '-'):<9}"
                          f"          {load.get('errors', '-')}/{mixed.get('errors', '-')}"
                          f"  {load.get('server_cpu_ms', '-'):>15}/{mixed.get('server_cpu_ms', '-'):<15}  {load.get('tool', '-')}")
+        for s in result["search"]:
+            for mode in ("semantic", "keyword"):
+                other = s.get(f"load_{mode}")
+                if other:
+                    lines.append(f"        {s['size']:>8}  unique {mode} queries: {other['requests_per_s']} req/s, "
+                                 f"{other['errors']} errors, server CPU {other['server_cpu_ms']} ms/req")
     if result.get("profile"):
         from bench.perf_profile import table as profile_table
 
@@ -86,6 +93,8 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=30, help="duration of the concurrent load (0: skip)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", default="1", help="comma-separated `ssehub serve --workers` counts to compare")
+    parser.add_argument("--load-modes", default="hybrid",
+                        help="search modes loaded with unique queries, e.g. hybrid,semantic,keyword (hybrid always)")
     parser.add_argument("--docs", type=int, default=300, help="documents for the indexing comparison")
     parser.add_argument("--harvest-pages", type=int, default=500)
     args = parser.parse_args()
@@ -109,7 +118,8 @@ def main() -> None:
             for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
                 log(f"search at {size} passages, {workers} worker(s) ...")
                 result["search"].append(
-                    perf_search.run(size, args.requests, args.load_seconds, args.clients, log=log, workers=workers)
+                    perf_search.run(size, args.requests, args.load_seconds, args.clients, log=log, workers=workers,
+                                    load_modes=tuple(m.strip() for m in args.load_modes.split(",") if m.strip()))
                 )
     if "profile" in parts:
         from bench import perf_profile

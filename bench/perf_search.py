@@ -61,10 +61,10 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load(server: Server, clients: int, seconds: float, queries: list[str]) -> dict[str, Any]:
-    """`bench.load` on hybrid searches, with the server's CPU time per request."""
+def load(server: Server, clients: int, seconds: float, queries: list[str], mode: str = "hybrid") -> dict[str, Any]:
+    """`bench.load` on searches in one mode (hybrid by default), with the server's CPU time per request."""
     cpu = cpu_seconds(server.proc.pid)
-    out = run_load(server.url, clients, seconds, "hybrid", queries)
+    out = run_load(server.url, clients, seconds, mode, queries)
     out["server_cpu_ms"] = round(1000 * (cpu_seconds(server.proc.pid) - cpu) / max(out["requests"], 1), 2)
     return out
 
@@ -306,9 +306,11 @@ def prepare(folder: Path, log: Any = print) -> float:
 
 
 def run(
-    size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print, workers: int = 1
+    size: int, requests: int = 40, load_seconds: float = 30, clients: int = 32, log: Any = print, workers: int = 1,
+    load_modes: tuple[str, ...] = ("hybrid",),
 ) -> dict[str, Any]:
-    """Every search figure at one corpus size, with `ssehub serve --workers N`."""
+    """Every search figure at one corpus size, with `ssehub serve --workers N`; `load_modes` other than hybrid add a
+    unique-query load in that mode (`load_semantic`, `load_keyword`: server CPU per request by mode)."""
     t0 = time.perf_counter()
     folder = perf_corpus.build(size, log=log)
     manifest = json.loads((folder / "index" / "manifest.json").read_text())
@@ -328,6 +330,9 @@ def run(
             log(f"  {size}: load, unique queries {out['load']}")
             out["load_mixed"] = load(server, clients, load_seconds, mixed_queries(20_000, 5, skip=20_000))
             log(f"  {size}: load, mixed queries {out['load_mixed']}")
+            for i, mode in enumerate(m for m in load_modes if m != "hybrid"):  # unique queries in the other modes
+                out[f"load_{mode}"] = load(server, clients, load_seconds, unique_queries(20_000, 6 + i), mode)
+                log(f"  {size}: load, unique {mode} queries {out[f'load_{mode}']}")
         out["rss_mb"] = round(rss_mb(server.proc.pid))
         out["pss_mb"] = round(pss_mb(server.proc.pid))
         out["server_errors"] = server.error_summary()
