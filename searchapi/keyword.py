@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -135,6 +135,11 @@ class KeywordEngine:
             counts = np.diff(self.indptr).tolist()
             sorted_terms = self._sorted = SortedTerms(dict(zip(self.vocab, counts, strict=True)))
         return sorted_terms.terms(first, min_length, max_length)
+
+    def counts(self, forms: Collection[str]) -> dict[str, int]:
+        """Store.term_counts from memory (typo.Vocabulary): chunks holding each of the forms that is indexed."""
+        indptr, vocab = self.indptr, self.vocab
+        return {f: int(indptr[t + 1] - indptr[t]) for f in forms if (t := vocab.get(f)) is not None}
 
     def at(self, version: int) -> KeywordEngine:
         """The same engine (shared arrays) for a later data version whose keyword table is unchanged."""

@@ -152,7 +152,7 @@ class Searcher:
         # in-memory bm25 (searchapi/keyword.py), FTS5 until built; large ones saved beside the index for the next start
         self.keyword = LiveKeyword(store, index_dir / SAVED_DIR)
         self._cache = Lru(QUERY_CACHE)  # query embeddings, keyword pools
-        self._typos = Lru(TYPO_CACHE)  # (data version, term) -> {term: correction} or {}
+        self._typos = Lru(TYPO_CACHE)  # (data version, term) -> {term: corrections} or {}
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
         self._lock = threading.Lock()
@@ -275,16 +275,18 @@ class Searcher:
     # -- ranking ----------------------------------------------------------------------------------
 
     def _corrected(self, parsed: ParsedQuery, mode: Mode) -> ParsedQuery:
-        """The query with each keyword term the index has never seen replaced by its closest indexed term."""
+        """The query with each keyword term the index has never seen replaced by its corrections (searchapi/typo.py)."""
         if mode == "semantic" or parsed.empty:
             return parsed
         version = self.store.data_version()  # the vocabulary changes only with a commit
-        fixed: dict[str, str] = {}
+        fixed: dict[str, tuple[str, ...]] = {}
         for term in parsed.terms:
             # Kept per term: a term's correction does not depend on the query's other terms, and words recur across
             # queries that do not (an unknown word's neighbour search was most of the typo stage's 0.2-0.3 ms a search).
             fixed |= self._typos.get((version, term), lambda t=term: corrections((t,), self.store, self.keyword.get()))
-        return parsed.with_terms(tuple(dict.fromkeys(fixed.get(t, t) for t in parsed.terms))) if fixed else parsed
+        if not fixed:
+            return parsed
+        return parsed.with_terms(tuple(dict.fromkeys(f for t in parsed.terms for f in fixed.get(t, (t,)))))
 
     def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
         constraint = constraint_of(parsed, self.store)

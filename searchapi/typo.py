@@ -1,20 +1,24 @@
-"""Typo tolerance: a query word none of whose forms the keyword index has seen is replaced by the closest indexed term."""
+"""Typo tolerance: a query word none of whose forms the keyword index has seen is replaced by the closest indexed word
+or term."""
 
 from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from rapidfuzz.distance import OSA
 
-from searchapi.query import fold
-from ssehub.analyze import forms, untagged
+from ssehub.analyze import LANGUAGES, fold, forms, stem, untagged
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
 MIN_LENGTH = 4  # shorter words are too often real words of another language, or acronyms
+# Longest word whose one-edit neighbours are tried as words (~54 per letter, each stemmed in every language: ~9 ms of
+# CPU for a 10-letter word); a longer unknown word goes straight to the neighbours of its stems.
+MAX_WORD = 24
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def distance(a: str, b: str) -> int:
@@ -42,6 +46,10 @@ class Vocabulary(Protocol):
         """Store.vocabulary."""
         ...
 
+    def counts(self, forms: Collection[str]) -> dict[str, int]:
+        """Store.term_counts."""
+        ...
+
 
 class SortedTerms:
     """Store.vocabulary over a term -> chunk count mapping: the terms sorted (SQLite's BINARY order is code point
@@ -62,19 +70,59 @@ def allowed_edits(length: int) -> int:
     return 1 if length <= 5 else 2
 
 
+def one_edit(word: str) -> set[str]:
+    """Every string one edit from `word`: a letter deleted, two neighbours swapped, a letter replaced or inserted
+    (a-z: query words are folded, so accents are gone)."""
+    out: set[str] = set()
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            out.add(head + tail[1:])
+            if len(tail) > 1:
+                out.add(head + tail[1] + tail[0] + tail[2:])
+            out.update(head + c + tail[1:] for c in _LETTERS)
+        out.update(head + c + tail for c in _LETTERS)
+    out.discard(word)
+    return out
+
+
+def _unstored_forms(word: str) -> tuple[str, ...]:
+    """`forms` without filling its cache (or stem's) with the many non-words `one_edit` makes."""
+    return (*(stem.__wrapped__(word, lang) for lang in LANGUAGES), word)
+
+
+def word_correction(word: str, counts: Callable[[Collection[str]], dict[str, int]]) -> str | None:
+    """The word one edit from the folded `word` whose index forms hold the most chunks, or None.
+
+    Stems of a misspelt word are not stems of the right one ("cooperatve" stems to "cooperatv" in English, three edits
+    from "cooper", the stem of "cooperative"), so the edit is undone on the word and the neighbours are stemmed; the
+    correction is a word, whose forms then match in every language.
+    """
+    candidates = {c: _unstored_forms(c) for c in one_edit(word) if len(c) >= MIN_LENGTH}
+    known = counts({f for fs in candidates.values() for f in fs})
+    if not known:
+        return None
+    weight, best = min((-sum(known.get(f, 0) for f in dict.fromkeys(fs)), c) for c, fs in candidates.items())
+    return best if weight < 0 else None
+
+
 def _quoted(words: Sequence[str]) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | None = None) -> dict[str, str]:
-    """Query term -> indexed term (an index form, ssehub/analyze.py) for each term none of whose forms is indexed
-    and that has a close neighbour.
+def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | None = None) -> dict[str, tuple[str, ...]]:
+    """Query term -> its corrections, for each term none of whose forms is indexed and that has a close neighbour.
 
-    Each of the term's forms (its stem in each language, the plain folded word) is compared with the indexed terms
-    within its allowed edits; the fewest edits win, then the most frequent term. The correction is an index form, which
-    the query matches as its own plain form. `vocabulary` answers the index look-ups from memory when given.
+    Two readings, both kept when they differ:
+    - the word one edit from the term whose forms are in the most chunks (`word_correction`): a word, whose forms then
+      match in every language ("cooperatve" -> "cooperative", found in English, French and Spanish documents);
+    - the closest indexed stem (`stem_correction`): an index form (ssehub/analyze.py), which the query matches as its
+      own plain form. It finds what one edit of the word cannot, and keeps the typed word's language when the most
+      frequent neighbour word belongs to another ("organizasões": Spanish "organizases" by weight, Portuguese
+      "organizações" by stem).
+    `vocabulary` answers the index look-ups from memory when given.
     """
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, ...]] = {}
     for term in terms:
         word = fold(term)
         if len(word) < MIN_LENGTH or not word.isalpha():
@@ -87,18 +135,32 @@ def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | Non
             known = bool(store.keyword_documents(_quoted(forms(term)), limit=1))
         if known:
             continue
-        best: tuple[int, int, str] | None = None
-        for form in candidates:
-            # A tagged form is compared with the terms of its language only: its tag is their common prefix.
-            edits = allowed_edits(len(untagged(form)))
-            first = form[: len(form) - len(untagged(form)) + 1]
-            lengths = (first, len(form) - edits, len(form) + edits)
-            near = vocabulary.terms(*lengths) if vocabulary is not None else store.vocabulary(*lengths)
-            for candidate, chunks in near:
-                d = OSA.distance(form, candidate, score_cutoff=edits)  # `distance`, in C; above the cutoff: cutoff + 1
-                if d <= edits and (best is None or (d, -chunks, candidate) < best):
-                    best = (d, -chunks, candidate)
-        if best is not None:
-            out[term] = best[2]
-            log.debug("typo: %r -> %r", term, best[2])
+        fixes: list[str] = []
+        if len(word) <= MAX_WORD:
+            fixed = word_correction(word, vocabulary.counts if vocabulary is not None else store.term_counts)
+            if fixed is not None:
+                fixes.append(fixed)
+        near = stem_correction(candidates, store, vocabulary)
+        if near is not None and not (fixes and near in _unstored_forms(fixes[0])):
+            fixes.append(near)
+        if fixes:
+            out[term] = tuple(fixes)
+            log.debug("typo: %r -> %r", term, fixes)
     return out
+
+
+def stem_correction(forms: Sequence[str], store: Store, vocabulary: Vocabulary | None = None) -> str | None:
+    """The indexed term closest to one of a word's forms, or None: each form is compared with the indexed terms of its
+    language within its allowed edits; the fewest edits win, then the most frequent term."""
+    best: tuple[int, int, str] | None = None
+    for form in forms:
+        # A tagged form is compared with the terms of its language only: its tag is their common prefix.
+        edits = allowed_edits(len(untagged(form)))
+        first = form[: len(form) - len(untagged(form)) + 1]
+        lengths = (first, len(form) - edits, len(form) + edits)
+        near = vocabulary.terms(*lengths) if vocabulary is not None else store.vocabulary(*lengths)
+        for candidate, chunks in near:
+            d = OSA.distance(form, candidate, score_cutoff=edits)  # `distance`, in C; above the cutoff: cutoff + 1
+            if d <= edits and (best is None or (d, -chunks, candidate) < best):
+                best = (d, -chunks, candidate)
+    return best[2] if best is not None else None

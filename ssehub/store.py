@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -780,6 +780,14 @@ class Store:
             [first, first + "\uffff", min_length, max_length],
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    def term_counts(self, terms: Collection[str]) -> dict[str, int]:
+        """Term -> chunks holding it, for the given terms that the keyword index holds (typo corrections)."""
+        out: dict[str, int] = {}
+        for batch in _batches(list(terms), 500):
+            sql = f"SELECT term, doc FROM chunks_vocab WHERE term IN ({','.join('?' * len(batch))})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
+        return out
 
     def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Document id -> published date (ISO string or None)."""

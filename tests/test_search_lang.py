@@ -77,7 +77,8 @@ def test_phrases_title_and_exclusion_in_each_language(searcher: Searcher) -> Non
 def test_typo_tolerance_uses_the_analysed_vocabulary(searcher: Searcher) -> None:
     fixed = corrections(["organizasões", "economias"], searcher.store)
     assert "economias" not in fixed  # a known word is left alone
-    assert fixed["organizasões"] in forms("organizações")
+    # The closest stem is the Portuguese one (a word one edit away may be a frequent word of another language).
+    assert set(forms("organizações")) & {f for fix in fixed["organizasões"] for f in forms(fix)}
     assert ids(searcher, "organizasões")[0] == "pt-1"
 
 
