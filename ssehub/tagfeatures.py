@@ -52,7 +52,17 @@ def stems(text: str, lang: str) -> list[str]:
     # Snowball in pure Python costs ~0.3 ms a word; words repeat, so a memo makes stemming nearly free.
     # NFC first: the shipped UN texts are decomposed (é as e + U+0301), and \w does not match a combining accent,
     # so "éliminer" would split into "e" + "liminer" and never meet the same word typed as one character.
-    return stem_words(_WORD.findall(unicodedata.normalize("NFC", text).lower()), lang)
+    return stem_words(words(text), lang)
+
+
+def words(text: str) -> list[str]:
+    """A text's lower-case words of two letters or more (NFC, as `stems` reads them)."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
+
+
+def function_word(word: str, lang: str) -> bool:
+    """Whether a lower-case word is one of the language guesser's function words of `lang`."""
+    return word in _FUNCTION_WORDS.get(lang, ())
 
 
 def stem_words(ws: Sequence[str], lang: str) -> list[str]:

@@ -43,6 +43,9 @@ MAX_DOCUMENT_TAGS = 4  # demo documents serve 1-2 goals; a long text may serve m
 DOCUMENT_RATIO = 0.5
 PASSAGE_WORDS = 180  # `tag` splits longer texts into passages of about this many words (MiniLM reads 256 tokens)
 MAX_PASSAGES = 50  # `tag` reads the first ~9,000 words of a text: a bound on the time one API call can take
+# A passage shorter than this many words (of 3 letters or more) is tagged only if one of its words is a word of the UN
+# goal/target/indicator texts: the models, fitted on paragraphs, give "a", "xx yy" or "qwerty" a goal at 0.57-0.92.
+SHORT_WORDS = 4
 # A target is named only when the evidence passage is this close to its UN text (cosine) and within
 # TARGET_MARGIN of the goal's best target: below that, targets are guesses among siblings.
 TARGET_MIN_COSINE = 0.45
@@ -356,7 +359,17 @@ class Tagger:
             vectors = self.embedder.encode(texts, kind="passage", batch_size=16)
         feats, langs = self.features(texts, vectors)
         probs = self.probabilities(feats, langs)
+        probs[[not self.readable(t) for t in texts]] = 0.0
         return self._tags(texts, list(passages), probs, vectors, langs)
+
+    def readable(self, text: str) -> bool:
+        """Whether a passage says enough to be tagged: SHORT_WORDS words or more, or a word of the UN texts in English,
+        French or Spanish ("water", "coopération"; not "a", "xx yy" or a string of unknown letters)."""
+        words = [w for w in tf.words(text) if len(w) >= 3]
+        if len(words) >= SHORT_WORDS:
+            return True
+        return any(st in self.lexicon.vocab.get(lang, {}) for lang in tf.LEXICAL_LANGS
+                   for st in tf.stem_words([w for w in words if not tf.function_word(w, lang)], lang))
 
     def _tags(self, texts: list[str], passages: list[str], probs: np.ndarray, vectors: np.ndarray,
               langs: np.ndarray) -> list[dict[str, Any]]:

@@ -71,6 +71,16 @@ def test_empty_document_has_no_tags(minilm_tagger: Tagger) -> None:
     assert minilm_tagger.tag_document("", [], None) == []
 
 
+def test_a_text_that_says_nothing_gets_no_tags(minilm_tagger: Tagger) -> None:
+    # The models were fitted on paragraphs: without a guard "a" got SDG 16 and 2, "xx yy" SDG 8 at 0.92.
+    for text in ["a", "xx yy", "qwerty asdfgh", "the of and", "la", "\x00", "12 34"]:
+        assert minilm_tagger.tag(text) == [], text
+    # A single word of the UN texts still says something, in any of the three languages.
+    assert minilm_tagger.tag("water")[0]["sdg"] == 6
+    assert minilm_tagger.tag("Femmes")[0]["sdg"] == 5
+    assert minilm_tagger.tag("Access to clean water")[0]["sdg"] == 6
+
+
 def test_contract_holds_on_the_hashing_embedder() -> None:
     tagger = Tagger(HashingEmbedder(), offset=-0.5)  # a low bar, so that tags come out at all
     tags = tagger.tag("Gender equality and the empowerment of all women and girls in cooperatives.")
