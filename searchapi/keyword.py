@@ -28,6 +28,7 @@ from searchapi import saved
 from searchapi.catalog import distinct
 from searchapi.typo import SortedTerms
 from searchapi.versioned import Versioned
+from ssehub.analyze import LANGUAGES, TAG
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,19 @@ class KeywordEngine:
     def terms(self, first: str, min_length: int, max_length: int) -> list[tuple[str, int]]:
         """Store.vocabulary from memory (typo.Vocabulary): terms starting with `first` in a length range, with their
         chunk counts."""
+        return self._sorted_terms().terms(first, min_length, max_length)
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether an indexed term starts with `prefix` in some language or untagged (typo.Vocabulary)."""
+        sorted_terms = self._sorted_terms()
+        return any(sorted_terms.has_prefix(f"{lang}{TAG}{prefix}") for lang in LANGUAGES) or sorted_terms.has_prefix(prefix)
+
+    def _sorted_terms(self) -> SortedTerms:
         sorted_terms = self.__dict__.get("_sorted")
         if sorted_terms is None:  # built on the first typo of this engine; two racing threads build the same
             counts = np.diff(self.indptr).tolist()
             sorted_terms = self._sorted = SortedTerms(dict(zip(self.vocab, counts, strict=True)))
-        return sorted_terms.terms(first, min_length, max_length)
+        return sorted_terms
 
     def counts(self, forms: Collection[str]) -> dict[str, int]:
         """Store.term_counts from memory (typo.Vocabulary): chunks holding each of the forms that is indexed."""

@@ -75,6 +75,7 @@ _helper_slots = threading.BoundedSemaphore(HELPERS)
 # Query embeddings (1.5 kB), typo corrections and keyword pools (16 kB per 1000 chunks) kept: a query's next pages,
 # facet clicks and exports repeat it. Worst case ~70 MB with every entry a 1000-chunk pool.
 QUERY_CACHE = 4096
+WORD_TYPOS = 6  # a query's terms whose typos are also undone on the word (searchapi/typo.py), the rest by stem alone
 TYPO_CACHE = 16384  # query terms whose corrections are kept (a few hundred bytes each)
 SAVED_DIR = "saved"  # under the index folder: arrays built from the store, loaded by the next process (searchapi/saved.py)
 
@@ -152,7 +153,7 @@ class Searcher:
         # in-memory bm25 (searchapi/keyword.py), FTS5 until built; large ones saved beside the index for the next start
         self.keyword = LiveKeyword(store, index_dir / SAVED_DIR)
         self._cache = Lru(QUERY_CACHE)  # query embeddings, keyword pools
-        self._typos = Lru(TYPO_CACHE)  # (data version, term) -> {term: corrections} or {}
+        self._typos = Lru(TYPO_CACHE)  # (data version, term, by word) -> {term: corrections} or {}
         self._embedder = embedder if embedder is None or hasattr(embedder, "encode") else None
         self._factory = None if self._embedder is not None else embedder
         self._lock = threading.Lock()
@@ -280,10 +281,14 @@ class Searcher:
             return parsed
         version = self.store.data_version()  # the vocabulary changes only with a commit
         fixed: dict[str, tuple[str, ...]] = {}
-        for term in parsed.terms:
+        for i, term in enumerate(parsed.terms):
             # Kept per term: a term's correction does not depend on the query's other terms, and words recur across
             # queries that do not (an unknown word's neighbour search was most of the typo stage's 0.2-0.3 ms a search).
-            fixed |= self._typos.get((version, term), lambda t=term: corrections((t,), self.store, self.keyword.get()))
+            # Words one edit away are tried for the first WORD_TYPOS terms only: a query of 32 unknown words would
+            # otherwise cost ~0.3 s of CPU.
+            by_word = i < WORD_TYPOS
+            fixed |= self._typos.get((version, term, by_word), lambda t=term, w=by_word: corrections(
+                (t,), self.store, self.keyword.get(), by_word=w))
         if not fixed:
             return parsed
         return parsed.with_terms(tuple(dict.fromkeys(f for t in parsed.terms for f in fixed.get(t, (t,)))))

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 MIN_LENGTH = 4  # shorter words are too often real words of another language, or acronyms
 # Longest word whose one-edit neighbours are tried as words (~54 per letter, each stemmed in every language: ~9 ms of
 # CPU for a 10-letter word); a longer unknown word goes straight to the neighbours of its stems.
-MAX_WORD = 24
+MAX_WORD = 15
+PREFIX = 3  # letters a word's stems keep from its start in every language (Snowball changes endings only)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -50,6 +51,10 @@ class Vocabulary(Protocol):
         """Store.term_counts."""
         ...
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether an indexed term starts with `prefix`, in some language (after its tag) or untagged."""
+        ...
+
 
 class SortedTerms:
     """Store.vocabulary over a term -> chunk count mapping: the terms sorted (SQLite's BINARY order is code point
@@ -63,6 +68,11 @@ class SortedTerms:
         lo = bisect.bisect_left(self.sorted, first)
         hi = bisect.bisect_left(self.sorted, first + "\uffff", lo)
         return [(t, self.counts[t]) for t in self.sorted[lo:hi] if min_length <= len(t) <= max_length]
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether a term starts with `prefix`."""
+        lo = bisect.bisect_left(self.sorted, prefix)
+        return lo < len(self.sorted) and self.sorted[lo].startswith(prefix)
 
 
 def allowed_edits(length: int) -> int:
@@ -91,14 +101,22 @@ def _unstored_forms(word: str) -> tuple[str, ...]:
     return (*(stem.__wrapped__(word, lang) for lang in LANGUAGES), word)
 
 
-def word_correction(word: str, counts: Callable[[Collection[str]], dict[str, int]]) -> str | None:
+def word_correction(word: str, counts: Callable[[Collection[str]], dict[str, int]],
+                    has_prefix: Callable[[str], bool] | None = None) -> str | None:
     """The word one edit from the folded `word` whose index forms hold the most chunks, or None.
 
     Stems of a misspelt word are not stems of the right one ("cooperatve" stems to "cooperatv" in English, three edits
     from "cooper", the stem of "cooperative"), so the edit is undone on the word and the neighbours are stemmed; the
-    correction is a word, whose forms then match in every language.
+    correction is a word, whose forms then match in every language. `has_prefix` (the in-memory vocabulary's) skips
+    the neighbours no indexed term begins like: stemmers change the ends of words, not their first letters, so a
+    neighbour's forms can be indexed only if a term starts with its first PREFIX letters (a random 15-letter word:
+    ~1,300 neighbours stemmed in four languages -> a few hundred prefix look-ups).
     """
-    candidates = {c: _unstored_forms(c) for c in one_edit(word) if len(c) >= MIN_LENGTH}
+    near = [c for c in one_edit(word) if len(c) >= MIN_LENGTH]
+    if has_prefix is not None:
+        starts = {p for p in {c[:PREFIX] for c in near} if has_prefix(p)}
+        near = [c for c in near if c[:PREFIX] in starts]
+    candidates = {c: _unstored_forms(c) for c in near}
     known = counts({f for fs in candidates.values() for f in fs})
     if not known:
         return None
@@ -110,7 +128,8 @@ def _quoted(words: Sequence[str]) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | None = None) -> dict[str, tuple[str, ...]]:
+def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | None = None,
+                by_word: bool = True) -> dict[str, tuple[str, ...]]:
     """Query term -> its corrections, for each term none of whose forms is indexed and that has a close neighbour.
 
     Two readings, both kept when they differ:
@@ -120,7 +139,8 @@ def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | Non
       own plain form. It finds what one edit of the word cannot, and keeps the typed word's language when the most
       frequent neighbour word belongs to another ("organizasões": Spanish "organizases" by weight, Portuguese
       "organizações" by stem).
-    `vocabulary` answers the index look-ups from memory when given.
+    `vocabulary` answers the index look-ups from memory when given; `by_word=False` skips the first reading (a query's
+    later terms: it costs ~10 ms of CPU a word).
     """
     out: dict[str, tuple[str, ...]] = {}
     for term in terms:
@@ -136,8 +156,9 @@ def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | Non
         if known:
             continue
         fixes: list[str] = []
-        if len(word) <= MAX_WORD:
-            fixed = word_correction(word, vocabulary.counts if vocabulary is not None else store.term_counts)
+        if by_word and len(word) <= MAX_WORD:
+            fixed = (word_correction(word, vocabulary.counts, vocabulary.has_prefix) if vocabulary is not None
+                     else word_correction(word, store.term_counts))
             if fixed is not None:
                 fixes.append(fixed)
         near = stem_correction(candidates, store, vocabulary)

@@ -95,6 +95,8 @@ def test_typos_find_the_indexed_word(searcher: Searcher, search_corpus: SearchCo
     # is undone on the word: it finds what the right word finds, not only the documents of the language whose stem
     # happened to be near.
     assert corrections(["cooperatve"], search_corpus.store) == {"cooperatve": ("cooperative",)}
+    # A query's later terms skip the word reading (its cost bounds a query of many unknown words): stems alone.
+    assert corrections(["coperative", "cooperatve"], search_corpus.store, by_word=False) == {"coperative": ("en_cooper",)}
     right = ids(searcher.search("cooperative", mode="keyword", limit=100))
     assert ids(searcher.search("cooperatve", mode="keyword", limit=100)) == right and len(right) > 5
     hits = searcher.search("coperative", mode="keyword", limit=100)
