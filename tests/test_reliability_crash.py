@@ -32,6 +32,7 @@ WORDS = ["cooperative", "members", "share", "ownership", "enterprise", "decide",
 FIRST = 60  # indexed before the faults
 DOCS = 150  # added, then indexed by runs killed at random points
 KILLS = 4
+OVERSHOOT = 25  # documents a kill may land past its target (10-15 seen)
 
 
 def write_jsonl(path: Path, count: int, seed: int = 1, prefix: str = "d") -> Path:
@@ -130,10 +131,13 @@ def test_index_killed_at_random_points_then_completed_is_consistent(tmp_path: Pa
     seed = int(os.environ.get("SSEHUB_TEST_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
     progress = []
-    for _ in range(KILLS):
+    for k in range(KILLS):
         done = indexed_so_far(data)
-        target = rng.randint(done + 1, max(done + 1, FIRST + DOCS - 30))
-        progress.append(kill_at_random_point(data, env, rng, target))
+        # Each kill aims within its share of the work left, so that the later ones still land mid-run: a kill lands
+        # some documents past its target (polling, the random delay), and a first target drawn from the whole run
+        # once left the last kills nothing to interrupt (kills at 193, 204, 210 of 210 documents, then a whole run).
+        share = max(1, (FIRST + DOCS - OVERSHOOT - done) // (KILLS - k))
+        progress.append(kill_at_random_point(data, env, rng, done + rng.randint(1, share)))
     killed_mid_run = [n for rc, n in progress if rc == -signal.SIGKILL and FIRST < n < FIRST + DOCS]
     assert len(killed_mid_run) >= KILLS - 1, f"kills did not land inside the run (seed {seed}): {progress}"
     done = subprocess.run(cli(data, "index"), env=env, capture_output=True, text=True, timeout=120)
