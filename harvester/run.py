@@ -111,19 +111,9 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
     return summaries
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def mark_interrupted_runs(store: Store) -> list[int]:
     """Runs left `running` by a harvest process of this host that no longer exists (killed) become `interrupted`."""
-    return store.interrupt_stale_runs(socket.gethostname(), _process_alive)
+    return store.interrupt_stale_runs()
 
 
 def _crawl_failed(failure: Any, tracker: RunTracker) -> None:

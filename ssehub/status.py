@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,20 +43,10 @@ def _run_lines(store: Store, source_id: str, errors: int = 3) -> Iterator[str]:
             yield f"      error {err['reason']}: {err['url']}" + (f" ({err['detail'][:80]})" if err["detail"] else "")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def _settle_runs(store: Store) -> None:
     """Runs left `running` by a harvest of this host whose process is gone (killed, or its parent's Ctrl-C) are shown
     as what they are, `interrupted`, instead of running forever until the next harvest marks them."""
-    store.interrupt_stale_runs(socket.gethostname(), _alive)
+    store.interrupt_stale_runs()
 
 
 def source_table(settings: Settings) -> Iterator[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -736,8 +738,11 @@ class Store:
         with self.transaction():
             self.db.execute("UPDATE runs SET pid = ?, host = ? WHERE id = ?", [pid, host, run_id])
 
-    def interrupt_stale_runs(self, host: str, alive: Callable[[int], bool]) -> list[int]:
-        """Mark `interrupted` the runs still `running` on this host whose process is gone; returns their ids."""
+    def interrupt_stale_runs(self, host: str | None = None, alive: Callable[[int], bool] | None = None) -> list[int]:
+        """Mark `interrupted` the runs still `running` on `host` (this machine's by default) whose process is gone
+        (`process_alive` by default); returns their ids."""
+        host = socket.gethostname() if host is None else host
+        alive = process_alive if alive is None else alive
         with self.transaction():
             rows = self._rows("SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host])
             stale = [r["id"] for r in rows if not alive(r["pid"])]
@@ -1044,6 +1049,17 @@ def _begin_immediate(conn: sqlite3.Connection, wait: float = 30.0) -> None:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine exists (someone else's counts: it is alive, only not ours to signal)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
