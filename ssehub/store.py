@@ -381,6 +381,15 @@ class Store:
             raise ValueError(f"bad keyword query: {exc}") from None
         return [(r[0], r[1]) for r in rows]
 
+    def _pairs(self, sql: str, keys: Iterable[Any], params: Sequence[Any] = ()) -> dict[Any, Any]:
+        """First column -> second of `sql` run over `keys` in batches of 500 (SQLite's bound-parameter limit), its
+        `{keys}` standing for each batch's placeholders and `params` bound before them."""
+        out: dict[Any, Any] = {}
+        for batch in _batches(list(keys), 500):
+            query = sql.format(keys=",".join("?" * len(batch)))
+            out.update((r[0], r[1]) for r in self.db.execute(query, [*params, *batch]).fetchall())
+        return out
+
     def chunk_rows(self, chunk_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Chunk id -> {document_id, seq, text}."""
         out: dict[int, dict[str, Any]] = {}
@@ -393,11 +402,7 @@ class Store:
 
     def chunk_documents(self, chunk_ids: Sequence[int]) -> dict[int, str]:
         """Chunk id -> document id, without the texts (for ranking large candidate pools)."""
-        out: dict[int, str] = {}
-        for batch in _batches(list(chunk_ids), 500):
-            sql = f"SELECT id, document_id FROM chunks WHERE id IN ({','.join('?' * len(batch))})"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
-        return out
+        return self._pairs("SELECT id, document_id FROM chunks WHERE id IN ({keys})", chunk_ids)
 
     def document_embeddings(self, doc_id: str) -> list[bytes]:
         """Embedding blobs of a document's embedded chunks, in order."""
@@ -408,11 +413,7 @@ class Store:
 
     def text_heads(self, ids: Sequence[str], chars: int = 600) -> dict[str, str]:
         """The first `chars` characters of each document's text, by id."""
-        out: dict[str, str] = {}
-        for batch in _batches(list(ids), 500):
-            sql = f"SELECT id, substr(text, 1, ?) FROM documents WHERE id IN ({','.join('?' * len(batch))})"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, [chars, *batch]).fetchall())
-        return out
+        return self._pairs("SELECT id, substr(text, 1, ?) FROM documents WHERE id IN ({keys})", ids, [chars])
 
     # -- filters, browsing and facets --------------------------------------------------------
 
@@ -639,11 +640,7 @@ class Store:
 
     def run_error_counts(self, run_ids: Sequence[int]) -> dict[int, int]:
         """Number of failed URLs per run."""
-        out: dict[int, int] = {}
-        for batch in _batches(list(run_ids), 500):
-            sql = f"SELECT run_id, COUNT(*) FROM run_errors WHERE run_id IN ({','.join('?' * len(batch))}) GROUP BY run_id"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
-        return out
+        return self._pairs("SELECT run_id, COUNT(*) FROM run_errors WHERE run_id IN ({keys}) GROUP BY run_id", run_ids)
 
     def feed_documents(self, sdg: int, limit: int) -> list[dict[str, Any]]:
         """The newest searchable documents tagged with a goal, with the fields an Atom entry needs."""
@@ -788,27 +785,15 @@ class Store:
 
     def term_counts(self, terms: Collection[str]) -> dict[str, int]:
         """Term -> chunks holding it, for the given terms that the keyword index holds (typo corrections)."""
-        out: dict[str, int] = {}
-        for batch in _batches(list(terms), 500):
-            sql = f"SELECT term, doc FROM chunks_vocab WHERE term IN ({','.join('?' * len(batch))})"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
-        return out
+        return self._pairs("SELECT term, doc FROM chunks_vocab WHERE term IN ({keys})", terms)
 
     def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Document id -> published date (ISO string or None)."""
-        out: dict[str, str | None] = {}
-        for batch in _batches(list(ids), 500):
-            sql = f"SELECT id, published FROM documents WHERE id IN ({','.join('?' * len(batch))})"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
-        return out
+        return self._pairs("SELECT id, published FROM documents WHERE id IN ({keys})", ids)
 
     def chunk_embeddings(self, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """Chunk id -> embedding blob, for the chunks that have one."""
-        out: dict[int, bytes] = {}
-        for batch in _batches(list(chunk_ids), 500):
-            sql = f"SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND id IN ({','.join('?' * len(batch))})"
-            out.update((r[0], r[1]) for r in self.db.execute(sql, batch).fetchall())
-        return out
+        return self._pairs("SELECT id, embedding FROM chunks WHERE embedding IS NOT NULL AND id IN ({keys})", chunk_ids)
 
     def _analysed(self, doc_id: str, title: str, text: str) -> tuple[str, str]:
         """A chunk's (title, text) as the keyword index holds them: stemmed in its document's language (ssehub/analyze.py)."""
