@@ -10,7 +10,7 @@ from typing import Protocol
 
 from rapidfuzz.distance import OSA
 
-from ssehub.analyze import LANGUAGES, fold, forms, stem, untagged
+from ssehub.analyze import fold, forms, fresh_forms, untagged
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,6 @@ def one_edit(word: str) -> set[str]:
     return out
 
 
-def _unstored_forms(word: str) -> tuple[str, ...]:
-    """`forms` without filling its cache (or stem's) with the many non-words `one_edit` makes."""
-    return (*(stem.__wrapped__(word, lang) for lang in LANGUAGES), word)
-
-
 def word_correction(word: str, counts: Callable[[Collection[str]], dict[str, int]],
                     has_prefix: Callable[[str], bool] | None = None) -> str | None:
     """The word one edit from the folded `word` whose index forms hold the most chunks, or None.
@@ -116,11 +111,11 @@ def word_correction(word: str, counts: Callable[[Collection[str]], dict[str, int
     if has_prefix is not None:
         starts = {p for p in {c[:PREFIX] for c in near} if has_prefix(p)}
         near = [c for c in near if c[:PREFIX] in starts]
-    candidates = {c: _unstored_forms(c) for c in near}
+    candidates = {c: fresh_forms(c) for c in near}
     known = counts({f for fs in candidates.values() for f in fs})
     if not known:
         return None
-    weight, best = min((-sum(known.get(f, 0) for f in dict.fromkeys(fs)), c) for c, fs in candidates.items())
+    weight, best = min((-sum(known.get(f, 0) for f in fs), c) for c, fs in candidates.items())
     return best if weight < 0 else None
 
 
@@ -162,7 +157,7 @@ def corrections(terms: Sequence[str], store: Store, vocabulary: Vocabulary | Non
             if fixed is not None:
                 fixes.append(fixed)
         near = stem_correction(candidates, store, vocabulary)
-        if near is not None and not (fixes and near in _unstored_forms(fixes[0])):
+        if near is not None and not (fixes and near in fresh_forms(fixes[0])):
             fixes.append(near)
         if fixes:
             out[term] = tuple(fixes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import snowballstemmer
@@ -90,6 +90,15 @@ def analyse(text: str, lang: str | None) -> str:
 @lru_cache(maxsize=50_000)
 def forms(word: str) -> tuple[str, ...]:
     """Every index form a query word may have in a document: its stem in each language, then the plain folded word."""
-    out = dict.fromkeys(stem(word, lang) for lang in LANGUAGES)
+    return _forms(word, stem)
+
+
+def fresh_forms(word: str) -> tuple[str, ...]:
+    """`forms`, without filling its cache or `stem`'s: for the many non-words typo corrections try."""
+    return _forms(word, stem.__wrapped__)
+
+
+def _forms(word: str, stem_of: Callable[[str, str], str]) -> tuple[str, ...]:
+    out = dict.fromkeys(stem_of(word, lang) for lang in LANGUAGES)
     out[fold(word)] = None
     return tuple(f for f in out if f)
