@@ -39,7 +39,9 @@ def scrapy_settings(settings: Settings, source: SourceConfig | None = None, log_
         "RETRY_GIVE_UP_LOG_LEVEL": "DEBUG",  # every failure is logged once, by the run tracker
         "REDIRECT_MAX_TIMES": 10,
         "DOWNLOADER_MIDDLEWARES": {"harvester.middlewares.RetryAfterMiddleware": 560,
-                                   "harvester.middlewares.PrivateRedirectMiddleware": 590},
+                                   "harvester.middlewares.PrivateRedirectMiddleware": 590,
+                                   "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+                                   "harvester.middlewares.RobotsPolicyMiddleware": 100},
         "ALLOW_PRIVATE_SOURCES": settings.allow_private_sources,  # read by PrivateRedirectMiddleware
         "RETRY_BACKOFF": settings.retry_backoff,  # read by RetryAfterMiddleware
         "ITEM_PIPELINES": {

@@ -13,6 +13,7 @@ from typing import Any
 import lxml.html
 import trafilatura
 from pypdf import PdfReader
+from pypdf.errors import FileNotDecryptedError
 from trafilatura.readability_lxml import Document as Readability
 from trafilatura.utils import load_html
 
@@ -91,16 +92,50 @@ def _meta(tree: Any, names: tuple[str, ...]) -> list[str]:
     return out
 
 
+SINGLE_BYTE = ("latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252", "ascii", "us-ascii")
+
+
 def decode_html(body: bytes, encoding: str) -> str:
-    """HTML bytes as text; a body that is mostly undecodable is a `bad_encoding` failure."""
+    """HTML bytes as text, surviving a wrong charset declaration; a body that is no text at all is `bad_encoding`.
+
+    Pages of the old French/Spanish sites are windows-1252 under a `charset=utf-8` header (a server default), and
+    UTF-8 under an ISO-8859-1 one: decoding strictly as declared dropped the first kind as undecodable and turned the
+    second into mojibake. A body that is valid UTF-8 with multi-byte characters is UTF-8 whatever the header says
+    (a Latin-1 text almost never is); one whose non-ASCII bytes are not UTF-8 is windows-1252 (Latin-1 for the five
+    bytes cp1252 leaves undefined), provided it is mostly ASCII, as Latin-script prose is.
+    """
+    declared = (encoding or "utf-8").lower()
+    if declared in SINGLE_BYTE and _is_utf8_text(body):
+        return body.decode("utf-8")
     try:
-        return body.decode(encoding or "utf-8")
+        return body.decode(declared)
     except (UnicodeDecodeError, LookupError):
-        text = body.decode("utf-8", errors="replace")
-        # A few stray bytes are survivable; a page of replacement characters is not a text.
-        if text.count("\ufffd") > max(10, len(text) // 100):
-            raise ExtractionError("bad_encoding", f"not decodable as {encoding or 'utf-8'}") from None
-        return text
+        pass
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    if bad > sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd"):
+        # Fewer well-formed UTF-8 characters than broken sequences: a single-byte encoding, not damaged UTF-8.
+        high = sum(1 for b in body if b > 0x7F)
+        if high <= len(body) * 0.3:
+            return _single_byte(body)
+    # A few stray bytes are survivable; a page of replacement characters is not a text.
+    if bad > max(10, len(text) // 100):
+        raise ExtractionError("bad_encoding", f"not decodable as {encoding or 'utf-8'} nor as windows-1252 text")
+    return text
+
+
+def _is_utf8_text(body: bytes) -> bool:
+    """Whether a body decodes as UTF-8 and has multi-byte characters (pure ASCII reads the same either way)."""
+    try:
+        return body.decode("utf-8") != body.decode("latin-1")
+    except UnicodeDecodeError:
+        return False
+
+
+def _single_byte(body: bytes) -> str:
+    """windows-1252, with its five undefined bytes read as Latin-1."""
+    chunks = re.split(rb"([\x81\x8d\x8f\x90\x9d]+)", body)  # odd positions: the undefined bytes
+    return "".join(chunk.decode("latin-1" if i % 2 else "cp1252") for i, chunk in enumerate(chunks))
 
 
 TABLE_RULE = re.compile(r"^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*\|?\s*$")
@@ -147,6 +182,46 @@ def main_text(html: str, url: str, second: bool = True) -> str:
     return text
 
 
+# A page that answers 200 but says it is missing, or shows a log-in or cookie wall instead of the document. Only short
+# pages are judged (a real document may well discuss "404 errors" or logging in): stored, such a page would replace the
+# document it stands in for on the next harvest.
+WALL_WORDS = 120
+NOT_FOUND_TITLE = re.compile(
+    r"(^\W*404\b|\b(error|erreur) 404\b|\b404 (error|not found)|\bnot found|\bpage introuvable|page non trouvée"
+    r"|página no encontrada|página no existe|pagina non trovata)",
+    re.IGNORECASE,
+)
+NOT_FOUND_TEXT = re.compile(
+    r"\b(page|file|document|article|resource|content|contenu|ressource|página|pagina)s?\b.{0,40}"
+    r"(\b(not (be )?found|doesn'?t exist|does not exist|no longer exists?|could not be found|cannot be found|can'?t be found|"
+    r"introuvable|non trouvée|no (existe|se encuentra|fue encontrada)|non (esiste|trovata))\b|n'existe (pas|plus))"
+    r"|\b(error 404|404 error|erreur 404)\b",
+    re.IGNORECASE,
+)
+LOGIN = re.compile(
+    r"\b(log ?in|sign ?in|logged in|signed in|connectez-vous|identifiez-vous|iniciar? sesión|inicie sesión|accedi)\b.{0,80}"
+    r"\b(to (view|read|access|see|continue|download)|this (content|page|document|article)|members?|password|account|"
+    r"pour (lire|accéder|voir|continuer)|para (ver|leer|acceder|continuar))"
+    r"|\b(members only|réservé aux (membres|adhérents|abonnés)|solo para (miembros|socios)|subscribe to (read|continue))",
+    re.IGNORECASE | re.DOTALL,
+)
+COOKIES = re.compile(r"\bcookies?\b", re.IGNORECASE)
+CONSENT = re.compile(r"\b(accept|agree|consent|accepter|accepte[rz]?|aceptar|acepto|consentement)\b", re.IGNORECASE)
+
+
+def wall_reason(title: str, text: str) -> tuple[str, str] | None:
+    """(reason, detail) when a short page is a soft 404, a log-in wall or a cookie wall rather than a document."""
+    if len(text.split()) > WALL_WORDS:
+        return None
+    if NOT_FOUND_TITLE.search(title) or NOT_FOUND_TEXT.search(text[:300]):
+        return "soft_404", "the page answers HTTP 200 but says it is not found"
+    if LOGIN.search(f"{title}\n{text}"):
+        return "login_wall", "the page asks to log in instead of showing the document"
+    if COOKIES.search(text) and CONSENT.search(text):
+        return "cookie_wall", "the page asks to accept cookies instead of showing the document"
+    return None
+
+
 def extract_html(html: str, url: str, second: bool = True) -> Extracted:
     """Main text and metadata of an HTML page; raises ExtractionError('no_text'). `second=False`: trafilatura alone."""
     text = main_text(html, url, second)
@@ -170,6 +245,8 @@ def extract_html(html: str, url: str, second: bool = True) -> Extracted:
             names = _meta(tree, AUTHOR_META)
             authors = names if len(names) > 1 else split_authors(next(iter(names), None))
     title = " ".join(title.split())
+    if wall := wall_reason(title, text):
+        raise ExtractionError(*wall)
     return Extracted(text=tidy_text(text, title) or text.strip(), title=title, published=published, authors=authors)
 
 
@@ -179,6 +256,8 @@ def extract_pdf(body: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(body), strict=False)
         pages = [(page.extract_text() or "") for page in reader.pages[:MAX_PDF_PAGES]]
         info = reader.metadata
+    except FileNotDecryptedError:
+        raise ExtractionError("encrypted_pdf", "the PDF needs a password to open (not the empty one)") from None
     except Exception as exc:  # pypdf raises many types on broken files; any of them means a bad PDF
         raise ExtractionError("bad_pdf", f"{type(exc).__name__}: {exc}") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
@@ -252,4 +331,6 @@ def extract_any(body: bytes, fmt: str, encoding: str, content_type: str, url: st
         return extract_fragment(body.decode("utf-8", errors="replace")), False
     if body[:5] == b"%PDF-" or "pdf" in content_type.lower():
         return extract_pdf(body), True
+    if not body.strip():
+        raise ExtractionError("no_text", "empty page (HTTP 200 with no content)")
     return extract_html(decode_html(body, encoding), url), False

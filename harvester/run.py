@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -13,7 +14,7 @@ from typing import Any
 from harvester.config import scrapy_settings
 from harvester.spiders import SPIDERS, spider_for
 from harvester.tracker import RunTracker
-from ssehub.errors import ConfigError
+from ssehub.errors import ConfigError, SourceError
 from ssehub.settings import Settings
 from ssehub.sources import SourceConfig, load_sources
 from ssehub.store import Store
@@ -21,7 +22,9 @@ from ssehub.store import Store
 logger = logging.getLogger(__name__)
 
 # Loggers that would repeat, in their own words, a failure the run tracker already logs once.
-REPEATING_LOGGERS = ("scrapy.core.downloader.handlers.http11", "pypdf", "scrapy.spidermiddlewares.httperror")
+# trafilatura logs its parser's complaints about a broken page at ERROR; the page is counted as no_text.
+REPEATING_LOGGERS = ("scrapy.core.downloader.handlers.http11", "pypdf", "scrapy.spidermiddlewares.httperror",
+                     "scrapy.downloadermiddlewares.httpcompression", "trafilatura")
 
 
 def select_sources(sources: list[SourceConfig], source_ids: Sequence[str] | None) -> list[SourceConfig]:
@@ -54,8 +57,6 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
     Each summary is `{"run_id", "source", "counts", "errors"}`. The Twisted reactor cannot restart, so this runs
     once per process: callers that harvest repeatedly (tests, the API) run it in a subprocess.
     """
-    from scrapy.crawler import Crawler, CrawlerProcess  # heavy; only when a harvest really runs
-
     sources = load_sources(settings.sources)
     store = Store(settings.store_path)
     for run_id in mark_interrupted_runs(store):
@@ -66,8 +67,45 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
     if not chosen:
         logger.warning("no enabled source to harvest in %s", settings.sources)
         return []
-    for name in REPEATING_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    with claimed(store, chosen) as chosen:
+        return _harvest(settings, store, chosen, progress)
+
+
+@contextmanager
+def claimed(store: Store, chosen: list[SourceConfig]) -> Iterator[list[SourceConfig]]:
+    """The sources no other process is harvesting, each held by an exclusive lock file until the harvest ends.
+
+    Two harvests of one source at once (cron and a curator, the CLI and the API) fetched every page twice, at twice
+    the source's concurrency. The lock dies with its process, so a killed harvest never leaves a source locked. A busy
+    source is left to the harvest that holds it (a warning); SourceError when every chosen source is busy.
+    """
+    held: list[tuple[SourceConfig, Any]] = []
+    busy: list[str] = []
+    try:
+        for src in chosen:
+            handle = open(store.path.with_name(f"{store.path.name}.harvest-{src.id}.lock"), "a+b")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                run = store.last_run(src.id)
+                busy.append(f"source {src.id} is already being harvested" + (f" (run {run['id']})" if run else ""))
+                continue
+            held.append((src, handle))
+        if not held:
+            raise SourceError(f"{'; '.join(busy)}: try again when that harvest has finished")
+        for message in busy:
+            logger.warning("%s; not harvested again now", message)
+        yield [src for src, _ in held]
+    finally:
+        for _, handle in held:
+            handle.close()  # closing releases the lock
+
+
+def _harvest(settings: Settings, store: Store, chosen: list[SourceConfig], progress: bool) -> list[dict[str, Any]]:
+    """Crawl the chosen (claimed) sources in one Scrapy process; one summary per source."""
+    from scrapy.crawler import Crawler, CrawlerProcess  # heavy; only when a harvest really runs
+
 
     base = scrapy_settings(settings)
     quiet = logging.getLevelName(base["LOG_LEVEL"]) > logging.INFO
@@ -81,6 +119,8 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
             logging.disable(logging.NOTSET)
     # Scrapy's logging setup (run by CrawlerProcess) puts its loggers at DEBUG; bring them back to LOG_LEVEL.
     logging.getLogger("scrapy").setLevel(base["LOG_LEVEL"])
+    for name in REPEATING_LOGGERS:  # after that setup, which resets the levels of Scrapy's own loggers
+        logging.getLogger(name).setLevel(logging.ERROR)
     trackers: list[RunTracker] = []
     for i, src in enumerate(chosen):
         tracker = RunTracker(store, store.start_run([src.id]), src.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import Request, signals
@@ -154,6 +155,12 @@ class BaseSpider(scrapy.Spider):
             else:
                 yield self.item(response, "gone")
             return
+        if origin := self.redirected_to_entry(response):
+            # Sites send a removed page to their home page: that page is not the document, and stored under the
+            # document's id it would replace it. The stored copy is kept (a failure, not a withdrawal).
+            yield PageItem(source_id=self.source.id, url=origin, event="failed", status=response.status, reason="soft_404",
+                           detail=f"redirected to {response.url}, the site's home or start page; the stored copy is kept")
+            return
         doc_id = hints.get("doc_id")
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
         if (
@@ -188,6 +195,18 @@ class BaseSpider(scrapy.Spider):
         )
         doc_id = doc_id or page_document_id(self.source.id, response.url, canonical)
         yield from self.attachments(response, doc_id)
+
+    def redirected_to_entry(self, response: Response) -> str | None:
+        """The URL a document was requested at, when a redirect took it to the site's root or the source's entry page."""
+        origins = response.meta.get("redirect_urls")
+        if not origins:
+            return None
+        final = normalize_url(response.url)
+        if normalize_url(origins[0]) == final:
+            return None
+        if urlsplit(final).path in ("", "/") or final in {normalize_url(u) for u in self.source.entry_urls()}:
+            return origins[0]
+        return None
 
     def attachments(self, response: TextResponse, doc_id: str) -> Iterator[Request]:
         """Requests for the PDFs a document page links to on the same site (by extension, type or download path)."""
@@ -260,6 +279,8 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
             return "redirect_loop", message
         if "to a private address refused" in message:
             return "private_redirect", message
+        if "exceeded DOWNLOAD_MAXSIZE" in message:  # a compressed body that grows past the cap while decompressed
+            return "too_big", message
         return "ignored", message
     if failure.check(DownloadTimeoutError, TimeoutError):
         return "timeout", str(exc)

@@ -1,0 +1,381 @@
+"""The harvester against hostile sites: odd encodings, error pages that answer 200, walls, bombs, locked PDFs, an
+unreachable robots.txt, Crawl-delay, Retry-After, and two harvests of one source at once.
+
+Each site is a handler served on 127.0.0.1 and harvested by `ssehub harvest` in a subprocess, as a curator runs it.
+Every case here failed before its fix (session 7): a page stored with the wrong text or not at all, an error page
+stored over a good document, a host fetched when it asked not to be, or a failure reported with no usable reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.extract import ExtractionError, decode_html, extract_html, wall_reason
+from ssehub.demo.server import Reply, SiteGroup, SiteRequest
+from ssehub.store import Store
+
+pytestmark = pytest.mark.timeout(240)
+
+HTML = {"Content-Type": "text/html"}
+FRENCH = [
+    ("L'économie sociale et solidaire réunit des coopératives, des mutuelles et des associations qui créent des emplois "
+     "durables dans les territoires ruraux, là où l'État se retire et où les entreprises privées ferment leurs portes."),
+    ("Les épiceries solidaires vendent des produits frais à prix réduit : les ménages choisissent eux-mêmes leurs achats, "
+     "ce qui respecte leur dignité et soutient les fermes biologiques des environs, payées à un prix équitable."),
+    ("Une société coopérative d'intérêt collectif associe salariés, usagers, bénévoles et collectivités au même conseil ; "
+     "chaque collège pèse selon les statuts, et les excédents sont réinvestis dans l'activité plutôt que distribués."),
+]
+ENGLISH = [
+    ("Worker cooperatives share ownership of the enterprise and decide democratically how its surplus is used, "
+     "which keeps jobs in the region when the founder retires or a multinational closes the plant."),
+    ("Community land trusts hold land for ever and lease it to households at a low ground rent, with resale prices "
+     "capped by a formula written into the lease so that each home stays affordable for the next family."),
+    ("Mutual health insurance schemes let street vendors and domestic workers pool small monthly contributions and "
+     "cover hospital costs that would otherwise push families into debt, with members electing the board."),
+    ("Energy cooperatives let citizens invest together in wind and solar power, keep the returns in the village and "
+     "cut emissions, while a part of the surplus pays for insulating the homes of the poorest members."),
+]
+
+
+VOCABULARY = (" ".join(ENGLISH)).lower().replace(",", "").replace(".", "").split()
+
+
+def note(n: int) -> str:
+    """A text of its own for note n (distinct enough that no two notes are near-duplicates)."""
+    import random
+
+    rng = random.Random(n)
+    return f"Note {n}. " + " ".join(rng.choice(VOCABULARY) for _ in range(80)) + "."
+
+
+def page(title: str, text: str, head: str = "") -> str:
+    """A plain article page."""
+    paragraphs = "".join(f"<p>{p}</p>" for p in text.split("\n"))
+    return f"<html><head>{head}<title>{title}</title></head><body><article><h1>{title}</h1>{paragraphs}</article></body></html>"
+
+
+def pdf(text: str, user_password: str | None = None) -> bytes:
+    """A one-page PDF; encrypted (AES-128, owner password set) when `user_password` is given ('' opens it)."""
+    from fpdf import FPDF
+    from fpdf.enums import EncryptionMethod
+
+    doc = FPDF()
+    doc.add_page()
+    doc.set_font("helvetica", size=11)
+    doc.multi_cell(0, 6, text)
+    if user_password is not None:
+        doc.set_encryption(owner_password="owner", user_password=user_password, encryption_method=EncryptionMethod.AES_128)
+    return bytes(doc.output())
+
+
+@dataclass
+class Site:
+    """A site whose answers a test sets by path (and may change between harvests); records when each request ran."""
+
+    answers: dict[str, Reply] = field(default_factory=dict)
+    latency: float = 0.0  # seconds before a /docs/ page answers
+    hits: list[tuple[str, float, float, int]] = field(default_factory=list)  # path (with query), start, end, status
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: SiteRequest) -> Reply:
+        start = time.monotonic()
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        reply = self.answers.get(request.path, Reply(404, "not found\n"))
+        if callable(reply):
+            reply = reply()
+        if request.path.startswith("/docs/"):
+            time.sleep(self.latency)
+        with self.lock:
+            self.in_flight -= 1
+            self.hits.append((request.path, start, time.monotonic(), reply.status))
+        return reply
+
+    def listing(self, paths: list[str]) -> None:
+        """The start page linking every given path."""
+        links = "".join(f'<a href="{p}">{p}</a> ' for p in paths)
+        self.answers["/"] = Reply(200, f"<html><head><title>Library</title></head><body><nav>{links}</nav></body></html>", HTML)
+
+    def starts(self, prefix: str = "/docs/") -> list[float]:
+        with self.lock:
+            return sorted(s for p, s, _, _ in self.hits if p.startswith(prefix))
+
+
+def crawl_source(name: str, url: str, delay: float = 0) -> str:
+    return f"  - id: {name}\n    kind: crawl\n    url: {url}/\n    documents: ['/docs/']\n    delay: {delay}\n"
+
+
+def harvest_command(tmp: Path) -> list[str]:
+    return [sys.executable, "-m", "ssehub", "--data", str(tmp / "data"), "--sources", str(tmp / "sources.yaml"), "harvest"]
+
+
+HARVEST_ENV = {"SSEHUB_REQUEST_TIMEOUT": "1", "SSEHUB_MAX_PAGE_BYTES": "1000000", "SSEHUB_RETRY_BACKOFF": "0.2",
+               "SSEHUB_EXTRACT_WORKERS": "0"}
+
+
+@dataclass
+class Result:
+    output: str
+    runs: dict[str, dict[str, Any]]  # source -> its newest run, with errors
+    docs: dict[str, dict[str, Any]]  # url path -> document row
+
+    def errors(self, source: str) -> dict[str, str]:
+        """url path -> reason of the newest run's failures."""
+        return {e["url"].split("/", 3)[3]: e["reason"] for e in self.runs[source]["errors"]}
+
+
+def harvest(tmp: Path, sources: str) -> Result:
+    (tmp / "sources.yaml").write_text("sources:\n" + sources, encoding="utf-8")
+    proc = subprocess.run(harvest_command(tmp), check=False, env={**os.environ, **HARVEST_ENV}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return read_store(tmp, proc.stdout + proc.stderr)
+
+
+def read_store(tmp: Path, output: str) -> Result:
+    store = Store(tmp / "data" / "ssehub.db")
+    try:
+        runs: dict[str, dict[str, Any]] = {}
+        for row in store.runs():
+            runs.setdefault(row["sources"][0], store.run(row["id"]))
+        rows = store.db.execute("SELECT url, status, title, text, hash FROM documents").fetchall()
+        docs = {r[0].split("/", 3)[3]: {"status": r[1], "title": r[2], "text": r[3], "hash": r[4]} for r in rows}
+    finally:
+        store.close()
+    return Result(output, runs, docs)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[dict[str, Site], Path], dict[str, str]]]:
+    groups: list[SiteGroup] = []
+
+    def start(sites: dict[str, Site], tmp: Path) -> dict[str, str]:
+        for name in sites:
+            (tmp / name).mkdir(exist_ok=True)
+        group = SiteGroup({name: tmp / name for name in sites}, handlers=dict(sites))
+        groups.append(group)
+        return group.start()
+
+    yield start
+    for group in groups:
+        group.close()
+
+
+# -- pages that are not what they seem ----------------------------------------------------------------------------
+
+SOFT_404 = page("Page not found", "Sorry, the page you are looking for could not be found. It may have been moved or "
+                "deleted. Please use the search box or go back to the home page.")
+LOGIN = page("Members area", "You must be logged in to view this content. Please sign in with your member account "
+             "or register for free to read the full article.")
+COOKIES = page("Before you continue", "We use cookies to measure the audience of this site and to show you relevant "
+               "content. Accept all cookies or manage your preferences to continue.")
+
+
+def test_odd_pages_and_files_are_read_or_refused_with_a_reason(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    site = Site()
+    docs = {
+        # windows-1252 under a UTF-8 header (a server default): was refused as bad_encoding, the document lost
+        "/docs/cp1252-under-utf8": Reply(200, page("Économie sociale", FRENCH[0]).encode("cp1252"),
+                                         {"Content-Type": "text/html; charset=utf-8"}),
+        # UTF-8 under an ISO-8859-1 header: was stored as mojibake ("Ã©conomie")
+        "/docs/utf8-under-latin1": Reply(200, page("Épiceries solidaires", FRENCH[1]).encode("utf-8"),
+                                         {"Content-Type": "text/html; charset=iso-8859-1"}),
+        # windows-1252 declared nowhere (read right before too)
+        "/docs/cp1252-undeclared": Reply(200, page("Coopérative d'intérêt collectif", FRENCH[2]).encode("cp1252"), HTML),
+        "/docs/empty": Reply(200, b"", HTML),
+        "/docs/soft-404": Reply(200, SOFT_404, HTML),
+        "/docs/members-only": Reply(200, LOGIN, HTML),
+        "/docs/cookie-wall": Reply(200, COOKIES, HTML),
+        "/docs/moved": Reply(301, "", {"Location": "/"}),  # a removed page sent to the home page
+        # 50 MB of spaces in 49 kB of gzip: the cap applies while decompressing (was reported as "ignored")
+        "/docs/bomb": Reply(200, gzip.compress(b"<html>" + b" " * 50_000_000), {**HTML, "Content-Encoding": "gzip"}),
+        "/docs/locked.pdf": Reply(200, pdf(ENGLISH[0], user_password="secret"), {"Content-Type": "application/pdf"}),
+        "/docs/protected.pdf": Reply(200, pdf(ENGLISH[1], user_password=""), {"Content-Type": "application/pdf"}),
+    }
+    site.answers |= docs
+    site.answers["/docs/good"] = Reply(200, page("Energy cooperatives", ENGLISH[3]), HTML)
+    site.listing([*docs, "/docs/good"])
+    urls = serve({"odd": site}, tmp_path)
+    result = harvest(tmp_path, crawl_source("odd", urls["odd"]))
+
+    stored = {path: d["text"] for path, d in result.docs.items()}
+    assert "L'économie sociale et solidaire" in stored["docs/cp1252-under-utf8"]
+    assert "Les épiceries solidaires" in stored["docs/utf8-under-latin1"] and "Ã" not in stored["docs/utf8-under-latin1"]
+    assert "d'intérêt collectif" in stored["docs/cp1252-undeclared"]
+    assert result.docs["docs/utf8-under-latin1"]["title"] == "Épiceries solidaires"
+    assert "Community land trusts hold land" in stored["docs/protected.pdf"]  # empty user password: opened
+    assert "" not in stored  # the home page a removed page redirected to is not a document
+    assert set(stored) == {"docs/cp1252-under-utf8", "docs/utf8-under-latin1", "docs/cp1252-undeclared",
+                           "docs/protected.pdf", "docs/good"}
+    assert result.errors("odd") == {
+        "docs/empty": "no_text",
+        "docs/soft-404": "soft_404",
+        "docs/members-only": "login_wall",
+        "docs/cookie-wall": "cookie_wall",
+        "docs/moved": "soft_404",
+        "docs/bomb": "too_big",
+        "docs/locked.pdf": "encrypted_pdf",
+    }
+    details = {e["reason"]: e["detail"] for e in result.runs["odd"]["errors"]}
+    assert "redirected to" in details["soft_404"] or "says it is not found" in details["soft_404"]
+    assert "password" in details["encrypted_pdf"] and "DOWNLOAD_MAXSIZE" in details["too_big"]
+    assert "Traceback" not in result.output and "ERROR" not in result.output
+    assert "failed 7 (cookie_wall 1, encrypted_pdf 1, login_wall 1, no_text 1, soft_404 2, too_big 1)" in result.output
+
+
+def test_a_page_turned_error_page_keeps_its_stored_document(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """A stored document whose page now answers 200 with a 'not found' page, a log-in wall or a redirect home keeps
+    its text (before: the error page's text replaced it, or the home page was stored as a new document)."""
+    site = Site()
+    paths = ["/docs/a", "/docs/b", "/docs/c", "/docs/d"]
+    for path, text in zip(paths, ENGLISH, strict=True):
+        site.answers[path] = Reply(200, page(f"Report {path[-1]}", text), HTML)
+    site.listing(paths)
+    urls = serve({"lib": site}, tmp_path)
+    first = harvest(tmp_path, crawl_source("lib", urls["lib"]))
+    assert set(first.docs) == {p.lstrip("/") for p in paths}
+
+    site.answers["/docs/a"] = Reply(200, SOFT_404, HTML)
+    site.answers["/docs/b"] = Reply(200, LOGIN, HTML)
+    site.answers["/docs/c"] = Reply(302, "", {"Location": "/"})
+    second = harvest(tmp_path, crawl_source("lib", urls["lib"]))
+    assert second.docs == first.docs  # same documents, same text, all still active
+    assert all(d["status"] == "active" for d in second.docs.values())
+    assert second.errors("lib") == {"docs/a": "soft_404", "docs/b": "login_wall", "docs/c": "soft_404"}
+    counts = second.runs["lib"]["counts"]
+    assert counts["new"] == counts["updated"] == counts["withdrawn"] == 0
+
+
+# -- politeness -----------------------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_robots_txt_means_nothing_is_fetched_and_nothing_lost(
+    tmp_path: Path, serve: Callable[..., dict[str, str]]
+) -> None:
+    """RFC 9309: a robots.txt answering 5xx (or not answering) means the host may not be crawled. Scrapy read the
+    error page as rules that allow everything; a timeout allowed everything after an ERROR with a traceback."""
+    site = Site()
+    paths = ["/docs/a", "/docs/b", "/docs/c"]
+    for path, text in zip(paths, ENGLISH[:3], strict=True):
+        site.answers[path] = Reply(200, page(f"Report {path[-1]}", text), HTML)
+    site.listing(paths)
+    site.answers["/robots.txt"] = Reply(200, "User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"})
+    urls = serve({"lib": site}, tmp_path)
+    source = crawl_source("lib", urls["lib"])
+    first = harvest(tmp_path, source)
+    assert len(first.docs) == 3
+
+    for robots in (Reply(503, "Service unavailable\n"), lambda: time.sleep(1.6) or Reply(200, "User-agent: *\nAllow: /\n")):
+        site.answers["/robots.txt"] = robots  # type: ignore[assignment]
+        mark = len(site.hits)
+        result = harvest(tmp_path, source)
+        assert {p for p, _, _, _ in site.hits[mark:]} == {"/robots.txt"}  # retried, and nothing else asked for
+        assert result.docs == first.docs  # nothing withdrawn, nothing changed
+        assert result.errors("lib") == {"robots.txt": "robots_unreachable"}
+        detail = result.runs["lib"]["errors"][0]["detail"]
+        assert "RFC 9309" in detail and "next harvest" in detail
+        assert "Traceback" not in result.output and "ERROR" not in result.output
+
+
+def notes_site(paths: list[str], first: int, latency: float = 0.0) -> Site:
+    """A site listing `paths`, each a note of its own (numbered from `first`)."""
+    site = Site(latency=latency)
+    for n, path in enumerate(paths, start=first):
+        site.answers[path] = Reply(200, page(f"Note {n}", note(n)), HTML)
+    site.listing(paths)
+    return site
+
+
+def test_robots_crawl_delay_is_a_floor_under_the_source_delay(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """Scrapy ignores `Crawl-delay`: a source at delay 0 fetched a site asking for 0.4 s as fast as it could."""
+    site = notes_site([f"/docs/d{i}" for i in range(8)], 0)
+    site.answers["/robots.txt"] = Reply(200, "User-agent: *\nCrawl-delay: 0.4\n", {"Content-Type": "text/plain"})
+    urls = serve({"slow": site}, tmp_path)
+    result = harvest(tmp_path, crawl_source("slow", urls["slow"]))
+    assert result.runs["slow"]["counts"]["new"] == 8
+    starts = site.starts()
+    assert len(starts) == 8 and min(b - a for a, b in itertools.pairwise(starts)) >= 0.38
+
+
+def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """A 429's Retry-After is about the client, not the URL: every request to the host waits (before, the refused page
+    waited and the other pages kept coming at full speed)."""
+    paths = [f"/docs/d{i}" for i in range(10)]
+    site = notes_site(paths, 100, latency=0.1)
+    refusals = iter([Reply(429, "slow down\n", {"Retry-After": "2"})])
+    good = site.answers[paths[-1]]  # the last link: Scrapy's queue is last in, first out, so it is asked for first
+    site.answers[paths[-1]] = lambda: next(refusals, good)  # type: ignore[assignment]
+    urls = serve({"busy": site}, tmp_path)
+    result = harvest(tmp_path, crawl_source("busy", urls["busy"]))
+    assert result.runs["busy"]["counts"]["new"] == 10
+    refused = [end for p, _, end, status in site.hits if p == paths[-1] and status == 429]
+    assert len(refused) == 1
+    held = [s for s in site.starts() if s > refused[0]]
+    assert len(held) >= 2  # requests were still waiting when the 429 came
+    # Nothing sent to the host while it asked to wait (one request already on its way may arrive just after).
+    assert [s for s in held if refused[0] + 0.15 < s < refused[0] + 1.9] == []
+
+
+def test_two_harvests_of_one_source_at_once(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """The second harvest leaves the source to the first (exit 1, one line saying why) instead of fetching every page a
+    second time, at twice the source's concurrency."""
+    paths = [f"/docs/d{i}" for i in range(10)]
+    site = notes_site(paths, 0, latency=0.4)
+    urls = serve({"lib": site}, tmp_path)
+    (tmp_path / "sources.yaml").write_text("sources:\n" + crawl_source("lib", urls["lib"]), encoding="utf-8")
+    env = {**os.environ, **HARVEST_ENV}
+    procs = [subprocess.Popen(harvest_command(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outcomes = sorted((p.wait(timeout=120), p.communicate()[1]) for p in procs)
+    assert [code for code, _ in outcomes] == [0, 1]
+    assert "source lib is already being harvested" in outcomes[1][1] and "Traceback" not in outcomes[1][1]
+    assert site.most_in_flight <= 2
+    fetched = [p for p, _, _, _ in site.hits if p.startswith("/docs/")]
+    assert sorted(fetched) == sorted(paths)  # each page once
+    result = read_store(tmp_path, "")
+    assert len(result.docs) == 10 and result.runs["lib"]["status"] == "finished"
+
+
+# -- the parts, without a crawl ----------------------------------------------------------------------------------------
+
+
+def test_decoding_survives_wrong_declarations_but_not_binary() -> None:
+    text = "L'économie « sociale » — coût, façade, 5 €"
+    assert decode_html(text.encode("cp1252"), "utf-8") == text
+    assert decode_html(text.encode("utf-8"), "iso-8859-1") == text
+    assert decode_html(text.encode("cp1252"), "") == text
+    assert decode_html(text.encode("cp1252"), "windows-1252") == text
+    assert decode_html("naïve café".encode("latin-1"), "latin-1") == "naïve café"  # valid Latin-1, not UTF-8
+    # Mostly good UTF-8 with one broken byte stays UTF-8 (one replacement), not a whole page of mojibake.
+    damaged = ("é" * 200 + " texte " * 200).encode("utf-8") + b"\xe9"
+    assert decode_html(damaged, "utf-8").startswith("é" * 200)
+    with pytest.raises(ExtractionError) as err:
+        decode_html(bytes(range(128, 256)) * 50, "utf-8")
+    assert err.value.reason == "bad_encoding"
+
+
+def test_walls_are_only_judged_on_short_pages() -> None:
+    assert wall_reason("Erreur 404", "Cette page n'existe plus.") == ("soft_404", wall_reason("404", "")[1])  # type: ignore[index]
+    assert wall_reason("Oops", "The document you requested could not be found on this server.")[0] == "soft_404"  # type: ignore[index]
+    assert wall_reason("Espace adhérents", "Connectez-vous pour accéder à ce document.")[0] == "login_wall"  # type: ignore[index]
+    # Documents that only mention these words are documents.
+    assert wall_reason("Law 404 on cooperatives", "Law 404 of 2019 gives worker cooperatives a legal status.") is None
+    assert wall_reason("Member services", "Members sign in at the cooperative's office to pay their dues monthly.") is None
+    long_text = " ".join([ENGLISH[0]] * 5) + " Page not found errors and cookies to accept are discussed too."
+    assert wall_reason("Page not found: why links rot", long_text) is None
+    found = extract_html(page("Cookies and cooperatives", "\n".join(ENGLISH)), "http://127.0.0.1:1/x")
+    assert "Worker cooperatives" in found.text
