@@ -7,7 +7,8 @@ keeps the cap; `_download` adds it again (a set) and removes it when done, as be
 
 It also holds a host back for two requests of the host itself, which Scrapy has no per-slot setting for: the
 `Crawl-delay` of its robots.txt (a floor under the source's delay and AutoThrottle's), and the `Retry-After` of a
-429/503 (nothing at all is sent to the host until then, not only the refused URL).
+429/503 (nothing at all is sent to the host until then, not only the refused URL; a wait too long for one run fails
+the host's requests at once instead).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from time import monotonic
 from scrapy import Request
 from scrapy.core.downloader import Downloader, Slot
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import _schedule_coro
+from twisted.python.failure import Failure
 
 
 class SlotDownloader(Downloader):
@@ -30,6 +33,7 @@ class SlotDownloader(Downloader):
         # By slot key (Scrapy drops idle slots after a minute, so nothing is kept on the slot itself).
         self.floors: dict[str, float] = {}  # least seconds between two requests
         self.pauses: dict[str, float] = {}  # monotonic time before which nothing is sent
+        self.refusals: dict[str, tuple[float, str]] = {}  # (monotonic time, why): until then requests fail at once
 
     def set_floor(self, request: Request, seconds: float) -> None:
         """Never send requests to this request's host closer together than `seconds`."""
@@ -40,18 +44,28 @@ class SlotDownloader(Downloader):
         key = self.get_slot_key(request)
         self.pauses[key] = max(self.pauses.get(key, 0.0), monotonic() + seconds)
 
-    def _held(self, slot: Slot) -> tuple[float, float]:
-        """(floor, paused-until) of a slot; (0, 0) at no cost while no host asked for anything."""
-        if not self.floors and not self.pauses:
-            return 0.0, 0.0
+    def refuse(self, request: Request, seconds: float, why: str) -> None:
+        """Fail every request to this request's host for `seconds`, queued ones included, with IgnoreRequest(why)."""
+        key, slot = self._get_slot(request)
+        self.refusals[key] = (monotonic() + seconds, why)
+        self._process_queue(slot)
+
+    def _held(self, slot: Slot) -> tuple[float, float, str | None]:
+        """(floor, paused-until, why refused or None) of a slot; at no cost while no host asked for anything."""
+        if not self.floors and not self.pauses and not self.refusals:
+            return 0.0, 0.0, None
         key = next((k for k, s in self.slots.items() if s is slot), "")
-        return self.floors.get(key, 0.0), self.pauses.get(key, 0.0)
+        until, why = self.refusals.get(key, (0.0, ""))
+        return self.floors.get(key, 0.0), self.pauses.get(key, 0.0), why if monotonic() < until else None
 
     def _process_queue(self, slot: Slot) -> None:
+        floor, paused_until, refused = self._held(slot)
+        while refused and slot.queue:
+            _, queue_dfd = slot.queue.popleft()
+            queue_dfd.errback(Failure(IgnoreRequest(refused)))
         if slot.latercall:
             return  # a delayed call will process the queue
         now = monotonic()
-        floor, paused_until = self._held(slot)
         delay = max(slot.download_delay(), floor)
         penalty = max(delay - now + slot.lastseen if delay else 0.0, paused_until - now)
         if penalty > 0:

@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
-MAX_WAIT = 120.0  # a longer wait is better spent on the next harvest
+MAX_WAIT = 120.0  # a server asking for a longer wait is left alone until the next harvest
 HOST_BUSY = (429, 503)  # answers about the whole server (too many requests, overloaded), not about one page
 
 
@@ -41,7 +41,13 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class RetryAfterMiddleware:
-    """Sits after RetryMiddleware on the response path, so the retry it schedules comes after the wait."""
+    """Sits after RetryMiddleware on the response path, so the retry it schedules comes after the wait.
+
+    A 429/503 speaks for the server, not for one URL: the whole host waits (SlotDownloader.pause). A server asking for
+    longer than MAX_WAIT is left alone for the rest of the run: the refused URL fails once, without retries, and every
+    later request to the host is skipped (`host_busy`), so the run ends instead of knocking every two minutes for hours.
+    Nothing stored is withdrawn for it; the next harvest carries on.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -57,11 +63,15 @@ class RetryAfterMiddleware:
         if response.status not in self.codes or request.meta.get("retry_times", 0) >= self.max_retries:
             return response
         wait = retry_after_seconds(response.headers.get("Retry-After", b"").decode("latin-1"))
+        refuse = getattr(self.crawler.engine.downloader, "refuse", None)
+        if wait is not None and wait > MAX_WAIT and response.status in HOST_BUSY and refuse is not None:
+            refuse(request, wait, f"the server asked to wait {wait:.0f} s (Retry-After): not fetched this run")
+            request.meta["dont_retry"] = True
+            return response
         if wait is None:
             # Scrapy retries at once; a struggling server gets exponential backoff instead (1x, 2x, ... the base).
             wait = self.backoff * 2 ** request.meta.get("retry_times", 0)
         if wait:
-            wait = min(wait, MAX_WAIT)
             logger.debug("%s: HTTP %s, retrying in %.1f s", request.url, response.status, wait)
             if response.status in HOST_BUSY:
                 # The server speaks for itself, not for this URL: the other queued pages wait too.

@@ -98,7 +98,7 @@ class Site:
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         reply = self.answers.get(request.path, Reply(404, "not found\n"))
         if callable(reply):
-            reply = reply()
+            reply = reply(request)
         if request.path.startswith("/docs/"):
             time.sleep(self.latency)
         with self.lock:
@@ -260,6 +260,52 @@ def test_a_page_turned_error_page_keeps_its_stored_document(tmp_path: Path, serv
     assert counts["new"] == counts["updated"] == counts["withdrawn"] == 0
 
 
+def test_links_that_mislead(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """A CMS naming its home page the canonical of every page made every document a duplicate of the home page (all
+    lost); a link longer than Scrapy fetches vanished without a word to the curator."""
+    site = Site()
+    paths = ["/docs/a", "/docs/b", "/docs/c"]
+    for path, text in zip(paths, ENGLISH, strict=False):
+        site.answers[path] = Reply(200, page(f"Report {path[-1]}", text, head='<link rel="canonical" href="/">'), HTML)
+    long_path = "/docs/" + "x" * 2100
+    site.listing([*paths, long_path])
+    urls = serve({"cms": site}, tmp_path)
+    result = harvest(tmp_path, crawl_source("cms", urls["cms"]))
+    assert set(result.docs) == {"docs/a", "docs/b", "docs/c"}
+    assert result.errors("cms") == {long_path.lstrip("/"): "url_too_long"}
+    assert long_path not in {p for p, _, _, _ in site.hits}
+
+
+def oai_records(numbers: range, token: str) -> Reply:
+    """A ListRecords answer with Dublin Core records (description only) and a resumption token."""
+    records = "".join(
+        f"<record><header><identifier>oai:loop:{n}</identifier><datestamp>2024-01-0{n}</datestamp></header><metadata>"
+        '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:title>Record {n}</dc:title><dc:description>{note(200 + n)}</dc:description></oai_dc:dc></metadata></record>"
+        for n in numbers
+    )
+    return Reply(200, '<?xml version="1.0" encoding="UTF-8"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+                 f"<ListRecords>{records}<resumptionToken>{token}</resumptionToken></ListRecords></OAI-PMH>",
+                 {"Content-Type": "text/xml; charset=utf-8"})
+
+
+def test_an_oai_resumption_token_loop_does_not_move_the_watermark(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """A repository that hands out the same token again stopped the listing silently, and the run moved the `from=`
+    watermark as if the list were complete: the records never listed would never be asked for again."""
+    site = Site()
+    site.answers["/oai"] = lambda request: oai_records(range(1, 3) if request.arg("resumptionToken") is None else range(3, 5), "p2")
+    urls = serve({"repo": site}, tmp_path)
+    result = harvest(tmp_path, f"  - id: repo\n    kind: oai-pmh\n    url: {urls['repo']}/oai\n    delay: 0\n")
+    assert len(result.docs) == 4
+    assert [e["reason"] for e in result.runs["repo"]["errors"]] == ["oai_token_loop"]
+    assert [p for p, _, _, _ in site.hits if p == "/oai"] == ["/oai", "/oai"]  # the looping token asked for once
+    store = Store(tmp_path / "data" / "ssehub.db")
+    try:
+        assert store.harvest_state("repo", "since") is None  # the next harvest lists everything again
+    finally:
+        store.close()
+
+
 # -- politeness -----------------------------------------------------------------------------------------------------
 
 
@@ -279,7 +325,7 @@ def test_an_unreachable_robots_txt_means_nothing_is_fetched_and_nothing_lost(
     first = harvest(tmp_path, source)
     assert len(first.docs) == 3
 
-    for robots in (Reply(503, "Service unavailable\n"), lambda: time.sleep(1.6) or Reply(200, "User-agent: *\nAllow: /\n")):
+    for robots in (Reply(503, "Service unavailable\n"), lambda _: time.sleep(1.6) or Reply(200, "User-agent: *\nAllow: /\n")):
         site.answers["/robots.txt"] = robots  # type: ignore[assignment]
         mark = len(site.hits)
         result = harvest(tmp_path, source)
@@ -318,7 +364,7 @@ def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., d
     site = notes_site(paths, 100, latency=0.1)
     refusals = iter([Reply(429, "slow down\n", {"Retry-After": "2"})])
     good = site.answers[paths[-1]]  # the last link: Scrapy's queue is last in, first out, so it is asked for first
-    site.answers[paths[-1]] = lambda: next(refusals, good)  # type: ignore[assignment]
+    site.answers[paths[-1]] = lambda _: next(refusals, good)  # type: ignore[assignment]
     urls = serve({"busy": site}, tmp_path)
     result = harvest(tmp_path, crawl_source("busy", urls["busy"]))
     assert result.runs["busy"]["counts"]["new"] == 10
@@ -328,6 +374,32 @@ def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., d
     assert len(held) >= 2  # requests were still waiting when the 429 came
     # Nothing sent to the host while it asked to wait (one request already on its way may arrive just after).
     assert [s for s in held if refused[0] + 0.15 < s < refused[0] + 1.9] == []
+
+
+def test_a_server_asking_for_hours_is_left_alone_until_the_next_harvest(
+    tmp_path: Path, serve: Callable[..., dict[str, str]]
+) -> None:
+    """`429 Retry-After: 3600`: each URL waited 120 s twice before failing, so a run took hours and knocked every two
+    minutes. Now the refused URL fails once, the rest of the host is skipped, and nothing stored is withdrawn."""
+    paths = [f"/docs/d{i}" for i in range(10)]
+    site = notes_site(paths, 300, latency=0.05)
+    urls = serve({"busy": site}, tmp_path)
+    source = crawl_source("busy", urls["busy"])
+    first = harvest(tmp_path, source)
+    assert len(first.docs) == 10
+    for path in paths:  # every page now refuses; the revisits of the stored pages would too
+        site.answers[path] = Reply(429, "come back later\n", {"Retry-After": "3600"})
+    mark = len(site.hits)
+    t0 = time.monotonic()
+    second = harvest(tmp_path, source)
+    assert time.monotonic() - t0 < 60
+    assert second.docs == first.docs  # nothing withdrawn, nothing changed
+    refused = [p for p, _, _, status in site.hits[mark:] if status == 429]
+    # None retried; at most the two in flight and the two that took their places before the answer was read.
+    assert 1 <= len(refused) <= 4 and len(set(refused)) == len(refused)
+    errors = second.runs["busy"]["errors"]
+    assert {e["reason"] for e in errors} == {"http_429"} and all("Retry-After: 3600" in e["detail"] for e in errors)
+    assert second.runs["busy"]["counts"]["skipped_host_busy"] == 10 - len(refused)
 
 
 def test_two_harvests_of_one_source_at_once(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:

@@ -54,6 +54,8 @@ class BaseSpider(scrapy.Spider):
         self.tracker = tracker
         self.known: dict[str, dict[str, Any]] = store.pages_of(source.id)
         self.sites = {site_of(u) for u in source.entry_urls()}
+        self.entries = {normalize_url(u) for u in source.entry_urls()}
+        self.max_url_length = 2083  # Scrapy's URLLENGTH_LIMIT, read from the crawler's settings in from_crawler
         self.exclude = [re.compile(p) for p in source.exclude]
         self.seen: set[str] = set()
         self.document_requests = 0
@@ -65,6 +67,7 @@ class BaseSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BaseSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        spider.max_url_length = crawler.settings.getint("URLLENGTH_LIMIT", spider.max_url_length) or 10**9
         return spider
 
     # -- requests --------------------------------------------------------------------------
@@ -87,6 +90,11 @@ class BaseSpider(scrapy.Spider):
             self.truncated = True
             return None
         self.seen.add(key)
+        if len(url) > self.max_url_length:
+            # Scrapy drops such a request with an INFO line nobody sees; the curator gets the URL and a way out.
+            self.tracker.fail(url, "url_too_long", f"{len(url)} characters, over the {self.max_url_length} fetched; if such "
+                              "links are not documents (a calendar, a search), an `exclude` pattern in sources.yaml skips them")
+            return None
         headers: dict[str, str] = {}
         meta: dict[str, Any] = {}
         if document:
@@ -177,6 +185,8 @@ class BaseSpider(scrapy.Spider):
             yield self.item(response, "failed", reason="unsupported_type", detail=ctype or "unknown content type")
             return
         canonical = canonical_link(response.url, response.css('link[rel~="canonical"]::attr(href)').get(), self.sites)
+        if canonical and self.is_entry_page(canonical) and not self.is_entry_page(response.url):
+            canonical = None  # a CMS naming its home page the canonical of every page: trusted, it would drop them all
         if canonical and normalize_url(canonical) != normalize_url(response.url):
             # An alternate view (e.g. another interface language) of a record: store the canonical page once.
             yield self.item(response, "duplicate", canonical=canonical)
@@ -196,17 +206,17 @@ class BaseSpider(scrapy.Spider):
         doc_id = doc_id or page_document_id(self.source.id, response.url, canonical)
         yield from self.attachments(response, doc_id)
 
+    def is_entry_page(self, url: str) -> bool:
+        """Whether a URL is a site's root or one of the source's entry pages (a home page or a listing, no document)."""
+        key = normalize_url(url)
+        return urlsplit(key).path in ("", "/") or key in self.entries
+
     def redirected_to_entry(self, response: Response) -> str | None:
         """The URL a document was requested at, when a redirect took it to the site's root or the source's entry page."""
         origins = response.meta.get("redirect_urls")
-        if not origins:
+        if not origins or normalize_url(origins[0]) == normalize_url(response.url) or self.is_entry_page(origins[0]):
             return None
-        final = normalize_url(response.url)
-        if normalize_url(origins[0]) == final:
-            return None
-        if urlsplit(final).path in ("", "/") or final in {normalize_url(u) for u in self.source.entry_urls()}:
-            return origins[0]
-        return None
+        return origins[0] if self.is_entry_page(response.url) else None
 
     def attachments(self, response: TextResponse, doc_id: str) -> Iterator[Request]:
         """Requests for the PDFs a document page links to on the same site (by extension, type or download path)."""
@@ -243,7 +253,7 @@ class BaseSpider(scrapy.Spider):
         """Turn a failed request into one failed (or skipped) item; the crawl goes on."""
         request: Request = failure.request  # type: ignore[attr-defined]
         reason, detail = failure_reason(failure)
-        event = "skipped" if reason == "robots" else "failed"
+        event = "skipped" if reason in ("robots", "host_busy") else "failed"
         status = failure.value.response.status if failure.check(HttpError) else None
         yield PageItem(source_id=self.source.id, url=request.url, event=event, status=status, reason=reason, detail=detail)  # type: ignore[arg-type]
         hints = request.cb_kwargs.get("hints") or {}
@@ -270,7 +280,8 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
     """A short reason (counted) and a detail (logged) for a failed request."""
     exc = failure.value
     if failure.check(HttpError):
-        return f"http_{exc.response.status}", f"HTTP {exc.response.status}"
+        retry_after = (exc.response.headers.get("Retry-After") or b"").decode("latin-1").strip()
+        return f"http_{exc.response.status}", f"HTTP {exc.response.status}" + (f" (Retry-After: {retry_after})" if retry_after else "")
     if failure.check(IgnoreRequest):
         message = str(exc)
         if "robots.txt" in message:
@@ -279,6 +290,8 @@ def failure_reason(failure: Failure) -> tuple[str, str]:
             return "redirect_loop", message
         if "to a private address refused" in message:
             return "private_redirect", message
+        if message.endswith("(Retry-After): not fetched this run"):
+            return "host_busy", message
         if "exceeded DOWNLOAD_MAXSIZE" in message:  # a compressed body that grows past the cap while decompressed
             return "too_big", message
         return "ignored", message

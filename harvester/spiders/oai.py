@@ -76,6 +76,7 @@ class OaiPmhSpider(BaseSpider):
         since = parse_time(self.store.harvest_state(self.source.id, "since"))
         self.from_date = (since - OVERLAP).date().isoformat() if since else None
         self.complete = True
+        self.tokens: set[str] = set()
 
     async def start(self) -> AsyncIterator[Request]:
         params = {"verb": "ListRecords", "metadataPrefix": self.source.metadata_prefix}
@@ -110,8 +111,16 @@ class OaiPmhSpider(BaseSpider):
         for record in tree.iterfind("oai:ListRecords/oai:record", NS):
             yield from self.record_items(record)
         token = (tree.findtext("oai:ListRecords/oai:resumptionToken", default="", namespaces=NS) or "").strip()
-        if token and (request := self.listing({"verb": "ListRecords", "resumptionToken": token})):
-            yield request
+        if token in self.tokens:
+            # A repository handing out a token it gave before would loop for ever; stopping is not the end of the list,
+            # so the watermark stays where it was and the next harvest asks for the same dates again.
+            self.complete = False
+            yield self.item(response, "failed", reason="oai_token_loop",
+                            detail=f"resumptionToken {token[:200]!r} came a second time: listing stopped, the next harvest lists these dates again")
+        elif token:
+            self.tokens.add(token)
+            if request := self.listing({"verb": "ListRecords", "resumptionToken": token}):
+                yield request
 
     def record_items(self, record: Any) -> Iterator[Any]:
         identifier = (record.findtext("oai:header/oai:identifier", default="", namespaces=NS) or "").strip()
