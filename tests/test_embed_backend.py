@@ -86,8 +86,13 @@ def test_int8_is_close_but_a_model_of_its_own(torch_embedder: SentenceTransforme
     assert int8_embedder.name == f"{torch_embedder.name}{onnxembed.INT8_SUFFIX}" and embedder_backend(int8_embedder) == "onnx-int8"
     import onnx
 
-    ops = [n.op_type for n in onnx.load(str(int8_embedder.path), load_external_data=False).graph.node]
+    nodes = onnx.load(str(int8_embedder.path), load_external_data=False).graph.node
+    ops = [n.op_type for n in nodes]
     assert ops.count("MatMulInteger") == 36  # every weight MatMul of the six layers runs in int8
+    # One split of x per layer's query/key/value (4 per layer, not 6), and no padding mask: one unpadded text a run.
+    assert sum(n.name.endswith("/outliers/Mul") for n in nodes) == 24
+    made_by = {out: n.op_type for n in nodes for out in n.output}
+    assert ops.count("Softmax") == 6 and all(made_by[n.input[0]] != "Add" for n in nodes if n.op_type == "Softmax")
     assert int8_embedder.path.stat().st_size < onnxembed.graph_path(int8_embedder.folder, torch_embedder.name).stat().st_size * 0.7
 
 
@@ -134,6 +139,56 @@ def test_outlier_features_split_off_keep_the_product_and_cut_the_int8_error(tmp_
                          weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], nodes_to_exclude=exclude)
     plain, split = (float(np.sqrt(np.mean((run(n) - want) ** 2))) for n in ("plain.onnx", "int8.onnx"))
     assert split < plain / 4  # the other features' step is set by their own range, not by the outlier's
+
+
+def _attention(path: Path, rng: np.random.Generator) -> None:
+    """One masked self-attention head as the export lays it out: query, key and value MatMuls reading one x, and the
+    mask's Add ((1 - mask) * -10000, from the attention_mask input) before the Softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [numpy_helper.from_array(rng.normal(0, 0.2, (16, 16)).astype(np.float32), n) for n in ("wq", "wk", "wv")]
+    consts = [numpy_helper.from_array(np.asarray(v, dtype=np.float32), n) for n, v in (("one", 1.0), ("big", -10000.0))]
+    nodes = [helper.make_node("MatMul", ["x", f"w{n}"], [n], name=f"layer/{n}/MatMul") for n in "qkv"]
+    nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+              helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+              helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+              helper.make_node("Sub", ["one", "m"], ["m1"]), helper.make_node("Mul", ["m1", "big"], ["m2"]),
+              helper.make_node("Unsqueeze", ["m2", "axis"], ["m3"]), helper.make_node("Add", ["scores", "m3"], ["masked"]),
+              helper.make_node("Softmax", ["masked"], ["p"], axis=-1), helper.make_node("MatMul", ["p", "v"], ["y"])]
+    graph = helper.make_graph(nodes, "attention",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 16]),
+                               helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 16])],
+                              [*weights, *consts, numpy_helper.from_array(np.asarray([1], dtype=np.int64), "axis")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_int8_layout_shares_the_split_and_drops_the_padding_mask_without_changing_an_unpadded_run(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+
+    rng = np.random.default_rng(3)
+    _attention(tmp_path / "fp32.onnx", rng)
+    x = rng.normal(0, 1, (1, 9, 16)).astype(np.float32)
+    x[..., 2] *= 20
+
+    def run(model: onnx.ModelProto, mask: np.ndarray) -> np.ndarray:
+        session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x, "attention_mask": mask})[0]
+
+    model = onnx.load(str(tmp_path / "fp32.onnx"))
+    ones, padded = np.ones((1, 9), dtype=np.int64), np.asarray([[1] * 6 + [0] * 3])
+    want = run(model, ones)
+    assert onnxembed._unpadded(model) == 1
+    assert not {"Add", "Cast", "Sub", "Unsqueeze"} & {n.op_type for n in model.graph.node}  # the mask's nodes are gone
+    np.testing.assert_array_equal(run(model, ones), want)  # it added zeros: one unpadded text gets the same bits
+    assert not np.allclose(run(model, padded), run(onnx.load(str(tmp_path / "fp32.onnx")), padded))  # why never padded
+    exact = onnxembed._split_outliers(model, {"x": np.abs(x[0]).max(axis=0)}, 2)
+    assert len(exact) == 3
+    kinds = [n.op_type for n in model.graph.node]
+    assert kinds.count("Mul") == 1 and kinds.count("Gather") == 1  # q, k and v read one split of x
+    np.testing.assert_allclose(run(model, ones), want, rtol=1e-5, atol=1e-5)
 
 
 def test_int8_graph_is_cached_under_its_settings_and_calibration(int8_embedder: onnxembed.OnnxEmbedder,
