@@ -276,6 +276,25 @@ def test_links_that_mislead(tmp_path: Path, serve: Callable[..., dict[str, str]]
     assert long_path not in {p for p, _, _, _ in site.hits}
 
 
+def test_a_site_that_moved_to_another_host_is_still_the_source(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """sources.yaml names http://example.org/ and every page redirects to https://www.example.org/ (here: 127.0.0.1
+    to localhost): the moved entry page's links, PDFs and canonicals were all off-site, and nothing was harvested."""
+    site = Site()
+    paths = ["/docs/a", "/docs/b"]
+    for path, text in zip(paths, ENGLISH, strict=False):
+        site.answers[path] = Reply(200, page(f"Report {path[-1]}", f'{text}\n<a href="/docs/a.pdf">The report</a>'), HTML)
+    site.answers["/docs/a.pdf"] = Reply(200, pdf(ENGLISH[2]), {"Content-Type": "application/pdf"})
+    site.listing(paths)
+    listing = site.answers["/"]
+    urls = serve({"moved": site}, tmp_path)
+    moved_to = urls["moved"].replace("127.0.0.1", "localhost")
+    site.answers["/"] = lambda request: (listing if request.headers.get("host", "").startswith("localhost")
+                                         else Reply(301, "", {"Location": moved_to + "/"}))
+    result = harvest(tmp_path, crawl_source("moved", urls["moved"]))
+    assert set(result.docs) == {"docs/a", "docs/b", "docs/a.pdf"}
+    assert result.runs["moved"]["counts"]["skipped_offsite"] == 0
+
+
 def oai_records(numbers: range, token: str) -> Reply:
     """A ListRecords answer with Dublin Core records (description only) and a resumption token."""
     records = "".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -30,6 +31,8 @@ from harvester.urls import canonical_link, is_pdf_url, page_document_id, same_si
 from ssehub.models import normalize_url
 from ssehub.sources import SourceConfig
 from ssehub.store import Store, now
+
+logger = logging.getLogger(__name__)
 
 # Statuses a document callback handles itself: 304 (not modified) and 404/410 (gone upstream).
 HANDLED = [304, 404, 410]
@@ -67,6 +70,7 @@ class BaseSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BaseSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider._on_response, signal=signals.response_received)
         spider.max_url_length = crawler.settings.getint("URLLENGTH_LIMIT", spider.max_url_length) or 10**9
         return spider
 
@@ -205,6 +209,15 @@ class BaseSpider(scrapy.Spider):
         )
         doc_id = doc_id or page_document_id(self.source.id, response.url, canonical)
         yield from self.attachments(response, doc_id)
+
+    def _on_response(self, response: Response, request: Request, **_: Any) -> None:
+        """An entry page redirected to another origin (http to https, a bare domain to www.) moves the source there:
+        otherwise every link, attachment and canonical of the moved site is off-site and nothing is harvested."""
+        origins = request.meta.get("redirect_urls")
+        if origins and normalize_url(origins[0]) in self.entries and site_of(response.url) not in self.sites:
+            logger.info("%s: %s moved to %s; following the site there", self.source.id, origins[0], response.url)
+            self.sites.add(site_of(response.url))
+            self.entries.add(normalize_url(response.url))
 
     def is_entry_page(self, url: str) -> bool:
         """Whether a URL is a site's root or one of the source's entry pages (a home page or a listing, no document)."""
