@@ -199,14 +199,20 @@ NOT_FOUND_TEXT = re.compile(
     re.IGNORECASE,
 )
 LOGIN = re.compile(
-    r"\b(log ?in|sign ?in|logged in|signed in|connectez-vous|identifiez-vous|iniciar? sesión|inicie sesión|accedi)\b.{0,80}"
-    r"\b(to (view|read|access|see|continue|download)|this (content|page|document|article)|members?|password|account|"
-    r"pour (lire|accéder|voir|continuer)|para (ver|leer|acceder|continuar))"
+    r"\b(log ?in|sign ?in|connectez-vous|identifiez-vous|inicie sesión|inicia sesión|accedi)\b.{0,30}"
+    r"\b(to (view|read|access|see|continue|download)|pour (lire|accéder|voir|continuer|télécharger)|para (ver|leer|acceder))"
+    r"|\b(must|need to|have to|please) (be )?(log(ged)? ?in|sign(ed)? ?in)\b"
     r"|\b(members only|réservé aux (membres|adhérents|abonnés)|solo para (miembros|socios)|subscribe to (read|continue))",
     re.IGNORECASE | re.DOTALL,
 )
-COOKIES = re.compile(r"\bcookies?\b", re.IGNORECASE)
-CONSENT = re.compile(r"\b(accept|agree|consent|accepter|accepte[rz]?|aceptar|acepto|consentement)\b", re.IGNORECASE)
+COOKIES = re.compile(  # the wall's own words: "we use cookies", "cookie settings", "accept all cookies"
+    r"\b(use|uses|using|utilise|utilisons|utilisent|usamos|utilizamos|utiliza)\s+(des\s+|de\s+|los\s+)?cookies?\b"
+    r"|\bcookies?\s+(policy|settings|preferences|consent)\b"
+    r"|\b(accept|accepter|aceptar)\s+(all\s+|tous\s+les\s+|todas\s+las\s+)?(the\s+|les\s+|las\s+)?cookies\b",
+    re.IGNORECASE,
+)
+CONSENT = re.compile(r"\b(accept|agree|consent|reject|accepter|refuser|aceptar|rechazar|preferences|préférences|settings)\b",
+                     re.IGNORECASE)
 
 
 def wall_reason(title: str, text: str) -> tuple[str, str] | None:

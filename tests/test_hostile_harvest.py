@@ -295,6 +295,30 @@ def test_a_site_that_moved_to_another_host_is_still_the_source(tmp_path: Path, s
     assert result.runs["moved"]["counts"]["skipped_offsite"] == 0
 
 
+def test_a_sitemap_index_with_broken_children(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """Each broken child sitemap fails with its own reason and the good one is harvested; a gzip bomb was reported as
+    'not a sitemap' (bad_sitemap), now too_big with the cap it ran into."""
+    site = Site()
+    xml = {"Content-Type": "application/xml"}
+    gz = {"Content-Type": "application/x-gzip"}
+    children = ["/s-bomb.xml.gz", "/s-broken.xml", "/s-good.xml.gz", "/s-missing.xml"]
+    site.answers["/sitemap_index.xml"] = lambda request: Reply(200, '<?xml version="1.0"?><sitemapindex '
+        'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<sitemap><loc>{request.base_url}{c}</loc></sitemap>" for c in children) + "</sitemapindex>", xml)
+    site.answers["/s-bomb.xml.gz"] = Reply(200, gzip.compress(b'<?xml version="1.0"?><urlset>' + b" " * 5_000_000), gz)
+    site.answers["/s-broken.xml"] = Reply(200, "<html><body>Sitemap temporarily unavailable</body></html>", xml)
+    site.answers["/s-good.xml.gz"] = lambda request: Reply(200, gzip.compress(
+        ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+         + "".join(f"<url><loc>{request.base_url}/docs/{p}</loc></url>" for p in "ab") + "</urlset>").encode()), gz)
+    for name, text in zip("ab", ENGLISH, strict=False):
+        site.answers[f"/docs/{name}"] = Reply(200, page(f"Report {name}", text), HTML)
+    urls = serve({"maps": site}, tmp_path)
+    result = harvest(tmp_path, f"  - id: maps\n    kind: sitemap\n    url: {urls['maps']}/sitemap_index.xml\n    delay: 0\n")
+    assert set(result.docs) == {"docs/a", "docs/b"}
+    assert result.errors("maps") == {"s-bomb.xml.gz": "too_big", "s-broken.xml": "bad_sitemap", "s-missing.xml": "http_404"}
+    assert "Traceback" not in result.output
+
+
 def oai_records(numbers: range, token: str) -> Reply:
     """A ListRecords answer with Dublin Core records (description only) and a resumption token."""
     records = "".join(
@@ -466,6 +490,9 @@ def test_walls_are_only_judged_on_short_pages() -> None:
     # Documents that only mention these words are documents.
     assert wall_reason("Law 404 on cooperatives", "Law 404 of 2019 gives worker cooperatives a legal status.") is None
     assert wall_reason("Member services", "Members sign in at the cooperative's office to pay their dues monthly.") is None
+    assert wall_reason("Votes", "Members log in to their account to vote at the general assembly of the cooperative.") is None
+    assert wall_reason("Bakery", "The bakery cooperative sells cookies; members agree on prices and accept new members.") is None
+    assert wall_reason("Avant de continuer", "Ce site utilise des cookies. Accepter ou paramétrer vos choix.")[0] == "cookie_wall"  # type: ignore[index]
     long_text = " ".join([ENGLISH[0]] * 5) + " Page not found errors and cookies to accept are discussed too."
     assert wall_reason("Page not found: why links rot", long_text) is None
     found = extract_html(page("Cookies and cooperatives", "\n".join(ENGLISH)), "http://127.0.0.1:1/x")

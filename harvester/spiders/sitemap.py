@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -57,7 +59,11 @@ class SitemapSpider(BaseSpider):
                 yield request
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
-        body = self._body(response)
+        try:
+            body = self._body(response)
+        except ValueError as exc:  # Scrapy's decompression cap (a gzip bomb, or a sitemap too big for the setting)
+            yield self.item(response, "failed", reason="too_big", detail=f"gzipped sitemap: {exc}")
+            return
         sitemap = None
         if body is not None:
             try:
@@ -84,11 +90,12 @@ class SitemapSpider(BaseSpider):
                 yield request
 
     def _body(self, response: Response) -> bytes | None:
+        """The sitemap's XML, gunzipped (None when the gzip is broken); ValueError past the size cap."""
         body = response.body
         if body[:2] == b"\x1f\x8b":
             try:
                 return gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
-            except Exception:
+            except (OSError, EOFError, struct.error, zlib.error):
                 return None
         return body
 
