@@ -29,10 +29,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -72,6 +72,27 @@ HIT_FIELDS = ("id", "title", "url", "source", "lang", "published", "type", "auth
 HELPERS = 4  # threads running the semantic half of hybrid searches beside their keyword half (shared by all searchers)
 _helpers = ThreadPoolExecutor(max_workers=HELPERS, thread_name_prefix="ssehub-semantic")
 _helper_slots = threading.BoundedSemaphore(HELPERS)
+T = TypeVar("T")
+
+
+class _InFlight:
+    """How many searches this process is running (`with _flights:` around each): hybrid searches use a helper thread
+    only while one is (Searcher._beside)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+_flights = _InFlight()
 # Query embeddings (1.5 kB), typo corrections and keyword pools (16 kB per 1000 chunks) kept: a query's next pages,
 # facet clicks and exports repeat it. Worst case ~70 MB with every entry a 1000-chunk pool.
 QUERY_CACHE = 4096
@@ -184,8 +205,15 @@ class Searcher:
     ) -> dict[str, Any]:
         """The CONTRACT's search response; ValueError on a bad mode, sort, limit or cursor, IndexNotBuilt for semantic without index.
 
-        `sort="date"` orders the same result set newest first (undated last); browsing is always newest first.
+        `sort="date"` orders the same result set newest first (undated last); browsing is always newest first. The
+        store's data version is read once for the whole search (Store.pinned_version).
         """
+        with self.store.pinned_version(), _flights:
+            return self._search(q, filters, mode, limit, cursor, sort)
+
+    def _search(
+        self, q: str | None, filters: Filters | None, mode: Mode, limit: int, cursor: str | None, sort: Sort,
+    ) -> dict[str, Any]:
         filters = filters or Filters()
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -305,12 +333,7 @@ class Searcher:
             return self._keyword(parsed, filters, constraint)
         if mode == "semantic":
             return self._semantic(parsed.text, filters, constraint)
-        # The semantic half runs in a helper thread while this one runs FTS5: both release the GIL (torch, SQLite),
-        # so one search uses both cores. When every helper is busy (heavy load) it runs here, after the keyword half.
-        semantic_half = None
-        if _helper_slots.acquire(blocking=False):
-            semantic_half = _helpers.submit(self._semantic, parsed.text, filters, constraint)
-            semantic_half.add_done_callback(lambda _: _helper_slots.release())
+        semantic_half = self._beside(self._semantic, parsed.text, filters, constraint)
         keyword = self._keyword(parsed, filters, constraint)
         try:
             semantic = semantic_half.result() if semantic_half is not None else self._semantic(parsed.text, filters, constraint)
@@ -326,6 +349,26 @@ class Searcher:
         chunks = semantic.chunks | keyword.chunks
         return Ranking(ids, {d: round(fused[d], 4) for d in ids}, chunks)
 
+    def _beside(self, half: Callable[..., T], *args: Any) -> Future[T] | None:
+        """The semantic half of a hybrid search started in a helper thread, to run while this one ranks by keyword (both
+        release the GIL in the model, FAISS and numpy), or None: run it here, after the keyword half.
+
+        A helper is used only while this is the one search in flight, when a core would otherwise idle (one client:
+        hybrid p50 ~5 ms lower). Under load every core is busy already, and the hand-off there and back (two thread
+        wake-ups and GIL hand-offs) cost CPU: inline, 1,200 unique hybrid searches from 32 threads at 1M took ~1 ms of
+        CPU less each (10.7-12.6 against 12.9-13.8 ms, load 7-9)."""
+        if _flights.count > 1 or not _helper_slots.acquire(blocking=False):
+            return None
+        version = self.store.data_version()  # this search's pinned number, for the helper thread too
+
+        def pinned() -> T:
+            with self.store.pinned_version(version):
+                return half(*args)
+
+        future = _helpers.submit(pinned)
+        future.add_done_callback(lambda _: _helper_slots.release())
+        return future
+
     def _rank_numbers(self, parsed: ParsedQuery, filters: Filters, mode: Mode, catalog: Catalog) -> Ranked:
         """`_rank` over the catalog's arrays: the same documents, order and scores (tests compare the two)."""
         if parsed.empty:
@@ -337,10 +380,7 @@ class Searcher:
             return self._keyword_numbers(parsed, filters, constraint, catalog)
         if mode == "semantic":
             return self._semantic_numbers(parsed.text, filters, constraint, catalog)
-        semantic_half = None  # in a helper thread, as in `_rank`
-        if _helper_slots.acquire(blocking=False):
-            semantic_half = _helpers.submit(self._semantic_numbers, parsed.text, filters, constraint, catalog)
-            semantic_half.add_done_callback(lambda _: _helper_slots.release())
+        semantic_half = self._beside(self._semantic_numbers, parsed.text, filters, constraint, catalog)
         keyword = self._keyword_numbers(parsed, filters, constraint, catalog)
         try:
             semantic = (semantic_half.result() if semantic_half is not None

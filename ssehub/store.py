@@ -894,8 +894,12 @@ class Store:
         """A number that changes whenever any connection (this process or another) commits to the store.
 
         PRAGMA data_version ignores the asking connection's own commits, so it is asked on a connection of its own
-        that never writes; cheap enough to ask on every search.
+        that never writes; cheap enough to ask on every search. Inside `pinned_version` this thread gets the pinned
+        number without asking.
         """
+        pinned = getattr(self._local, "version", None)
+        if pinned is not None:
+            return pinned
         with self._version_lock:
             db = getattr(self, "_version_db", None)
             try:
@@ -905,6 +909,22 @@ class Store:
                 pass
             db = self._version_db = self._connect()
             return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+    @contextmanager
+    def pinned_version(self, version: int | None = None) -> Iterator[int]:
+        """Answer `data_version` in this thread with one number for the block (`version`, or the current one): a search
+        asks it ~6 times (catalog, keyword engine, keyword pool); one answer also keeps its parts on one version. The
+        asks go through one lock and a SQLite call that releases the GIL: with 32 searches at once, each ask was a wait
+        and a thread hand-off. Nested blocks keep the outer number."""
+        outer = getattr(self._local, "version", None)
+        if outer is not None:
+            yield outer
+            return
+        self._local.version = self.data_version() if version is None else version
+        try:
+            yield self._local.version
+        finally:
+            self._local.version = None
 
     def catalog_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """One consistent snapshot of what search filters and counts on, for an in-memory copy (searchapi/catalog.py).

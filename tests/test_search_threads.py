@@ -1,0 +1,89 @@
+"""Searches under concurrency: one data version per search (Store.pinned_version), and the hybrid semantic half in a
+helper thread only while one search is in flight (Searcher._beside); answers are the same either way."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import SearchCorpus
+
+import searchapi.search as search_module
+from searchapi.search import Searcher
+from ssehub.store import Filters, Store
+
+QUERIES = ["cooperatives women", "housing land trust", "solidarity finance", "energy communities climate"]
+
+
+def test_pinned_version_holds_one_number_in_its_thread(search_corpus: SearchCorpus) -> None:
+    store = search_corpus.store
+    writer = Store(store.path)  # another connection: its commits change the data version
+    try:
+        before = store.data_version()
+        with store.pinned_version() as pinned:
+            assert pinned == before
+            writer.set_hidden("coop-1", True)
+            assert store.data_version() == pinned  # pinned in this thread
+            seen: list[int] = []
+            other = threading.Thread(target=lambda: seen.append(store.data_version()))
+            other.start()
+            other.join()
+            assert seen[0] != pinned  # another thread asks SQLite
+            with store.pinned_version() as inner:
+                assert inner == pinned  # a nested block keeps the outer number
+            assert store.data_version() == pinned
+        assert store.data_version() == seen[0]  # unpinned after the block
+        with store.pinned_version(7) as given:
+            assert given == 7 and store.data_version() == 7
+    finally:
+        writer.close()
+
+
+def test_search_sees_a_commit_made_before_it(search_corpus: SearchCorpus) -> None:
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    assert "coop-1" in [h["id"] for h in searcher.search("worker cooperatives", mode="keyword")["results"]]
+    search_corpus.store.set_hidden("coop-1", True)
+    assert "coop-1" not in [h["id"] for h in searcher.search("worker cooperatives", mode="keyword")["results"]]
+
+
+class _Recording(ThreadPoolExecutor):
+    """The helper pool, counting what is submitted to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.fixture
+def helpers(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    pool = _Recording()
+    monkeypatch.setattr(search_module, "_helpers", pool)
+    yield pool
+    pool.shutdown()
+
+
+def test_hybrid_uses_a_helper_only_when_alone(search_corpus: SearchCorpus, helpers: _Recording) -> None:
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    alone = [searcher.search(q, mode="hybrid") for q in QUERIES]
+    assert helpers.submitted == len(QUERIES)
+    with search_module._flights:  # another search in flight: the semantic half runs in the request's thread
+        busy = [searcher.search(q, mode="hybrid") for q in QUERIES]
+    assert helpers.submitted == len(QUERIES)
+    assert busy == alone
+    assert search_module._flights.count == 0
+
+
+def test_concurrent_searches_answer_as_sequential_ones(search_corpus: SearchCorpus) -> None:
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    jobs = [(q, mode, f) for q in QUERIES for mode in ("hybrid", "semantic", "keyword")
+            for f in (Filters(), Filters(lang=["en"]), Filters(sdg=[8]))]
+    sequential = [searcher.search(q, f, mode=mode) for q, mode, f in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(lambda job: searcher.search(job[0], job[2], mode=job[1]), jobs * 3))
+    assert concurrent == sequential * 3
+    assert search_module._flights.count == 0
