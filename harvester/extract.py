@@ -335,7 +335,8 @@ def extract_any(body: bytes, fmt: str, encoding: str, content_type: str, url: st
         return Extracted(text=text), False
     if fmt == "fragment":
         return extract_fragment(body.decode("utf-8", errors="replace")), False
-    if body[:5] == b"%PDF-" or "pdf" in content_type.lower():
+    if body[:5] == b"%PDF-" or ("pdf" in content_type.lower() and body.lstrip()[:1] != b"<"):
+        # (A body in markup under a PDF type is a server's HTML page, often an error or log-in page: read as HTML.)
         return extract_pdf(body), True
     if not body.strip():
         raise ExtractionError("no_text", "empty page (HTTP 200 with no content)")

@@ -205,6 +205,8 @@ def test_odd_pages_and_files_are_read_or_refused_with_a_reason(tmp_path: Path, s
         "/docs/bomb": Reply(200, gzip.compress(b"<html>" + b" " * 50_000_000), {**HTML, "Content-Encoding": "gzip"}),
         "/docs/locked.pdf": Reply(200, pdf(ENGLISH[0], user_password="secret"), {"Content-Type": "application/pdf"}),
         "/docs/protected.pdf": Reply(200, pdf(ENGLISH[1], user_password=""), {"Content-Type": "application/pdf"}),
+        # an HTML page under a PDF type (was bad_pdf, 'EOF marker not found'): read as the page it is
+        "/docs/report.pdf": Reply(200, LOGIN, {"Content-Type": "application/pdf"}),
     }
     site.answers |= docs
     site.answers["/docs/good"] = Reply(200, page("Energy cooperatives", ENGLISH[3]), HTML)
@@ -229,12 +231,13 @@ def test_odd_pages_and_files_are_read_or_refused_with_a_reason(tmp_path: Path, s
         "docs/moved": "soft_404",
         "docs/bomb": "too_big",
         "docs/locked.pdf": "encrypted_pdf",
+        "docs/report.pdf": "login_wall",
     }
     details = {e["reason"]: e["detail"] for e in result.runs["odd"]["errors"]}
     assert "redirected to" in details["soft_404"] or "says it is not found" in details["soft_404"]
     assert "password" in details["encrypted_pdf"] and "DOWNLOAD_MAXSIZE" in details["too_big"]
     assert "Traceback" not in result.output and "ERROR" not in result.output
-    assert "failed 7 (cookie_wall 1, encrypted_pdf 1, login_wall 1, no_text 1, soft_404 2, too_big 1)" in result.output
+    assert "failed 8 (cookie_wall 1, encrypted_pdf 1, login_wall 2, no_text 1, soft_404 2, too_big 1)" in result.output
 
 
 def test_a_page_turned_error_page_keeps_its_stored_document(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
@@ -347,6 +350,42 @@ def test_an_oai_resumption_token_loop_does_not_move_the_watermark(tmp_path: Path
         assert store.harvest_state("repo", "since") is None  # the next harvest lists everything again
     finally:
         store.close()
+
+
+def test_a_page_gone_and_back_keeps_the_curator_s_edits(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """404 withdraws the document (kept, out of search) with its hand-set tags and hidden flag; when the page comes back
+    with new text the same document is active again, edits intact. The contract is silent; this is what a curator's
+    work needs."""
+    site = Site()
+    site.answers["/docs/a"] = Reply(200, page("Report a", ENGLISH[0]), HTML)
+    site.answers["/docs/b"] = Reply(200, page("Report b", ENGLISH[1]), HTML)
+    site.listing(["/docs/a", "/docs/b"])
+    urls = serve({"lib": site}, tmp_path)
+    source = crawl_source("lib", urls["lib"])
+    harvest(tmp_path, source)
+    store = Store(tmp_path / "data" / "ssehub.db")
+    (doc_id,) = [r[0] for r in store.db.execute("SELECT id FROM documents WHERE url LIKE '%/docs/a'")]
+    store.set_manual_tags(doc_id, [5, 8])
+    store.set_hidden(doc_id, True)
+    store.close()
+
+    def edits() -> tuple[Any, ...]:
+        check = Store(tmp_path / "data" / "ssehub.db")
+        try:
+            row = check.db.execute("SELECT status, manual_sdgs, hidden, text FROM documents WHERE id = ?", [doc_id]).fetchone()
+            return tuple(row)
+        finally:
+            check.close()
+
+    site.answers["/docs/a"] = Reply(410, "gone\n")
+    gone = harvest(tmp_path, source)
+    assert gone.runs["lib"]["counts"]["withdrawn"] == 1
+    assert edits()[:3] == ("withdrawn", "[5, 8]", 1)
+    site.answers["/docs/a"] = Reply(200, page("Report a", ENGLISH[0] + " Revised in 2025."), HTML)
+    back = harvest(tmp_path, source)
+    assert back.runs["lib"]["counts"]["updated"] == 1
+    status, manual, hidden, text = edits()
+    assert (status, manual, hidden) == ("active", "[5, 8]", 1) and "Revised in 2025" in text
 
 
 # -- politeness -----------------------------------------------------------------------------------------------------
