@@ -256,6 +256,34 @@ def test_two_processes_exporting_at_once_write_one_whole_file(tmp_path: Path) ->
     assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".lock", ".onnx"]  # no temporary file left
 
 
+def test_sessions_open_on_a_pre_optimised_copy_with_the_same_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     int8_embedder: onnxembed.OnnxEmbedder) -> None:
+    import onnxruntime
+
+    graph = tmp_path / "cache" / "minilm.onnx"
+    graph.parent.mkdir()
+    graph.write_bytes(int8_embedder.path.read_bytes())
+    copy = onnxembed.optimised(graph)
+    assert copy.name == f"minilm.ort-{onnxruntime.__version__}.onnx" and copy.is_file()  # a new runtime: a new copy
+    made = copy.stat().st_mtime_ns
+    assert onnxembed.optimised(graph) == copy and copy.stat().st_mtime_ns == made  # made once, then reused
+    plain = copy.with_name("plain.onnx")
+    plain.write_bytes(graph.read_bytes())  # no copy beside it yet: opened below on the graph as exported
+    plain_options = onnxruntime.SessionOptions()
+    plain_options.intra_op_num_threads = 1
+    plain_session = onnxruntime.InferenceSession(str(plain), plain_options, providers=["CPUExecutionProvider"])
+    ids = np.asarray([[101, 2308, 1005, 1055, 26435, 1999, 3541, 102]], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    np.testing.assert_array_equal(onnxembed.cpu_session(graph, 1).run(None, feed)[0], plain_session.run(None, feed)[0])
+    copy.unlink()
+
+    def read_only(target: Path, write: object) -> None:
+        raise PermissionError(13, "Read-only file system", str(target))
+
+    monkeypatch.setattr(onnxembed, "_write_atomically", read_only)
+    assert onnxembed.optimised(graph) == graph and not copy.exists()  # a cache it cannot write: the graph as exported
+
+
 def test_a_failing_onnx_backend_falls_back_to_torch_with_a_log_line(monkeypatch: pytest.MonkeyPatch,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     def broken(*args: object, **kwargs: object) -> None:
