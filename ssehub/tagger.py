@@ -20,7 +20,7 @@ import numpy as np
 
 from ssehub import sdg
 from ssehub import tagfeatures as tf
-from ssehub.gloss import Glosser, default_glosser
+from ssehub.gloss import Glosser, WordLookup, default_glosser, load_word_lookup
 from ssehub.sdgquery import LooseMatcher, Matcher, default_loose_matcher, default_matcher
 from ssehub.settings import Settings
 
@@ -185,6 +185,8 @@ class Tagger:
         self._goal_mats = self.lexicon.goal_matrices(self.proto_goal)
         # (gram, cross, English UN texts' e5 vectors) for the e5 -> MiniLM map; only for the packaged model's space
         self._e5_stats = load_e5_stats() if embedder.name.startswith(DEFAULT_MODEL) else None  # int8 variants too
+        if self._e5_stats is not None:  # words of real text no gloss table holds: looked up in e5 too
+            self.glosser = self.glosser.with_lookup(shared_word_lookup())
         self._e5_map: np.ndarray | None = None
         if self.params.get("model") not in (None, model):
             log.warning("tagger weights were fitted for %s, not %s: scores are uncalibrated",
@@ -460,6 +462,13 @@ def e5_engine() -> Embedder:
     from ssehub.embed import shared_e5
 
     return shared_e5()
+
+
+@cache
+def shared_word_lookup() -> WordLookup | None:
+    """The process's e5 lookup of French/Spanish words no gloss table holds (`ssehub.gloss.WordLookup`), one memo for
+    every tagger; e5 loads on the first such word."""
+    return load_word_lookup(lambda words: e5_engine().encode(words, kind="query", batch_size=64))
 
 
 def solve_map(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:
