@@ -9,19 +9,44 @@ It also holds a host back for two requests of the host itself, which Scrapy has 
 `Crawl-delay` of its robots.txt (a floor under the source's delay and AutoThrottle's), and the `Retry-After` of a
 429/503 (nothing at all is sent to the host until then, not only the refused URL; a wait too long for one run fails
 the host's requests at once instead).
+
+And the cap and the delay hold per host across sources: each source has its own crawler and downloader, so two sources
+on one site (a WordPress API and its feed, one source per language) each sent their two requests at once and their
+own delay, and the site saw twice the rate its sources.yaml entries allow. Every downloader of the process shares one
+record per host (host:port): requests in flight, when the last one left, and the politest delay of its sources.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from time import monotonic
 
 from scrapy import Request
 from scrapy.core.downloader import Downloader, Slot
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import _schedule_coro
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
+
+
+@dataclass
+class _Host:
+    """What every downloader of this process knows of one host."""
+
+    transferring: int = 0
+    lastseen: float = 0.0
+    delays: dict[int, float] = field(default_factory=dict)  # id(downloader) -> its slot's current delay
+    waiting: dict[int, tuple[SlotDownloader, Slot]] = field(default_factory=dict)  # slots to wake when one ends
+
+
+_HOSTS: dict[str, _Host] = {}  # host:port -> its record, for the whole harvest process (one reactor thread)
+
+
+def _host_of(request: Request) -> _Host:
+    return _HOSTS.setdefault(urlparse_cached(request).netloc, _Host())
 
 
 class SlotDownloader(Downloader):
@@ -72,7 +97,17 @@ class SlotDownloader(Downloader):
             slot.latercall = call_later(penalty, self._latercall, slot)
             return
         while slot.queue and slot.free_transfer_slots() > 0:
-            slot.lastseen = now
+            host = _host_of(slot.queue[0][0])
+            host.delays[id(self)] = delay
+            if host.transferring >= slot.concurrency:
+                host.waiting[id(slot)] = (self, slot)  # another source's requests fill the host: woken when one ends
+                break
+            wait = max(host.delays.values()) - now + host.lastseen if host.lastseen else 0.0
+            if wait > 0:  # another source sent a request to the host less than the politest delay ago
+                slot.latercall = call_later(wait, self._latercall, slot)
+                break
+            slot.lastseen = host.lastseen = now
+            host.transferring += 1
             request, queue_dfd = slot.queue.popleft()
             slot.transferring.add(request)  # counted now, not when the task starts
             _schedule_coro(self._wait_for_download(slot, request, queue_dfd))
@@ -80,3 +115,13 @@ class SlotDownloader(Downloader):
                 # one request per delay: the next waits for its own turn
                 self._process_queue(slot)
                 break
+
+    async def _download(self, slot: Slot, request: Request) -> Response:
+        try:
+            return await super()._download(slot, request)
+        finally:
+            host = _host_of(request)
+            host.transferring -= 1
+            waiting, host.waiting = host.waiting, {}
+            for downloader, other in waiting.values():
+                downloader._process_queue(other)

@@ -72,6 +72,7 @@ class RetryAfterMiddleware:
             # Scrapy retries at once; a struggling server gets exponential backoff instead (1x, 2x, ... the base).
             wait = self.backoff * 2 ** request.meta.get("retry_times", 0)
         if wait:
+            wait = min(wait, MAX_WAIT)  # (a 500 or 502 asking for hours is retried after the longest wait a run takes)
             logger.debug("%s: HTTP %s, retrying in %.1f s", request.url, response.status, wait)
             if response.status in HOST_BUSY:
                 # The server speaks for itself, not for this URL: the other queued pages wait too.

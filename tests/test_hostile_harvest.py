@@ -458,6 +458,31 @@ def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., d
     assert [s for s in held if refused[0] + 0.15 < s < refused[0] + 1.9] == []
 
 
+def test_two_sources_on_one_site_share_its_cap_and_delay(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
+    """Each source has its own crawler: two sources on one site (an API and its feed, one per language) each sent two
+    requests at once and kept only their own delay, so the site saw twice what sources.yaml allows."""
+    site = notes_site([f"/docs/d{i}" for i in range(6)] + [f"/docs/e{i}" for i in range(6)], 400, latency=0.2)
+    urls = serve({"one": site}, tmp_path)
+
+    def two_sources(delay: float) -> str:
+        return "".join(f"  - id: {name}\n    kind: crawl\n    url: {urls['one']}/\n    documents: ['/docs/{prefix}']\n"
+                       f"    delay: {delay}\n" for name, prefix in (("api", "d"), ("feed", "e")))
+
+    for run in ("fast", "slow"):
+        (tmp_path / run).mkdir()
+    first = harvest(tmp_path / "fast", two_sources(0))
+    assert len(first.docs) == 12
+    assert site.most_in_flight == 2  # the site's two places, shared (was 4 and more)
+    site.hits.clear()
+    site.most_in_flight = 0
+    second = harvest(tmp_path / "slow", two_sources(0.4))
+    assert len(second.docs) == 12
+    starts = site.starts()
+    # Scrapy draws each delay between 0.5x and 1.5x: never two requests at once, and 0.4 s apart on average.
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.18
+    assert starts[-1] - starts[0] >= 0.3 * (len(starts) - 1)
+
+
 def test_a_server_asking_for_hours_is_left_alone_until_the_next_harvest(
     tmp_path: Path, serve: Callable[..., dict[str, str]]
 ) -> None:
