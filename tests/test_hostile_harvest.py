@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -386,6 +387,51 @@ def test_a_page_gone_and_back_keeps_the_curator_s_edits(tmp_path: Path, serve: C
     assert back.runs["lib"]["counts"]["updated"] == 1
     status, manual, hidden, text = edits()
     assert (status, manual, hidden) == ("active", "[5, 8]", 1) and "Revised in 2025" in text
+
+
+class Endless(BaseHTTPRequestHandler):
+    """Streams /docs/endless as chunked HTML with no Content-Length, up to 100 MB, counting what it could send."""
+
+    protocol_version = "HTTP/1.1"
+    sent = 0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        if self.path != "/docs/endless":
+            body = b'<html><body><a href="/docs/endless">all of it</a></body></html>' if self.path == "/" else b"no\n"
+            self.send_response(200 if self.path == "/" else 404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"<p>" + b"cooperative " * 5000 + b"</p>"
+        try:
+            for _ in range(100_000_000 // len(chunk)):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                type(self).sent += len(chunk)
+        except OSError:
+            return  # the harvester hung up
+
+
+def test_a_page_with_no_length_is_cut_while_it_downloads(tmp_path: Path) -> None:
+    """The size cap holds on a chunked body that never says how long it is: the download stops near the cap."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    try:
+        result = harvest(tmp_path, crawl_source("big", f"http://127.0.0.1:{server.server_address[1]}"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.errors("big") == {"docs/endless": "too_big"}
+    assert Endless.sent < 20_000_000  # 1 MB cap: cut early, not after 100 MB (socket buffers let a few MB through)
 
 
 # -- politeness -----------------------------------------------------------------------------------------------------
