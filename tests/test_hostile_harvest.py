@@ -482,7 +482,8 @@ def test_robots_crawl_delay_is_a_floor_under_the_source_delay(tmp_path: Path, se
     result = harvest(tmp_path, crawl_source("slow", urls["slow"]))
     assert result.runs["slow"]["counts"]["new"] == 8
     starts = site.starts()
-    assert len(starts) == 8 and min(b - a for a, b in itertools.pairwise(starts)) >= 0.38
+    # 0.4 s between dispatches; arrivals may shift by a loaded machine's scheduling (at delay 0 they were ~1 ms apart).
+    assert len(starts) == 8 and min(b - a for a, b in itertools.pairwise(starts)) >= 0.3
 
 
 def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
@@ -499,9 +500,10 @@ def test_retry_after_holds_the_whole_host(tmp_path: Path, serve: Callable[..., d
     refused = [end for p, _, end, status in site.hits if p == paths[-1] and status == 429]
     assert len(refused) == 1
     held = [s for s in site.starts() if s > refused[0]]
-    assert len(held) >= 2  # requests were still waiting when the 429 came
-    # Nothing sent to the host while it asked to wait (one request already on its way may arrive just after).
-    assert [s for s in held if refused[0] + 0.15 < s < refused[0] + 1.9] == []
+    assert len(held) >= 5  # requests were still waiting when the 429 came
+    # Nothing sent to the host while it asked to wait, but the one or two dispatched as the 429 freed its place, before
+    # it was read (without the pause: every waiting page within the next half second).
+    assert len([s for s in held if s < refused[0] + 1.9]) <= 2
 
 
 def test_two_sources_on_one_site_share_its_cap_and_delay(tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
@@ -525,7 +527,7 @@ def test_two_sources_on_one_site_share_its_cap_and_delay(tmp_path: Path, serve: 
     assert len(second.docs) == 12
     starts = site.starts()
     # Scrapy draws each delay between 0.5x and 1.5x: never two requests at once, and 0.4 s apart on average.
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.18
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.12  # (was 0.002)
     assert starts[-1] - starts[0] >= 0.3 * (len(starts) - 1)
 
 
@@ -559,7 +561,7 @@ def test_two_harvests_of_one_source_at_once(tmp_path: Path, serve: Callable[...,
     """The second harvest leaves the source to the first (exit 1, one line saying why) instead of fetching every page a
     second time, at twice the source's concurrency."""
     paths = [f"/docs/d{i}" for i in range(10)]
-    site = notes_site(paths, 0, latency=0.4)
+    site = notes_site(paths, 0, latency=0.6)  # a harvest of 3 s or more: the two processes overlap
     urls = serve({"lib": site}, tmp_path)
     (tmp_path / "sources.yaml").write_text("sources:\n" + crawl_source("lib", urls["lib"]), encoding="utf-8")
     env = {**os.environ, **HARVEST_ENV}
