@@ -353,10 +353,11 @@ class Searcher:
         """The semantic half of a hybrid search started in a helper thread, to run while this one ranks by keyword (both
         release the GIL in the model, FAISS and numpy), or None: run it here, after the keyword half.
 
-        A helper is used only while this is the one search in flight, when a core would otherwise idle (one client:
-        hybrid p50 ~5 ms lower). Under load every core is busy already, and the hand-off there and back (two thread
-        wake-ups and GIL hand-offs) cost CPU: inline, 1,200 unique hybrid searches from 32 threads at 1M took ~1 ms of
-        CPU less each (10.7-12.6 against 12.9-13.8 ms, load 7-9)."""
+        A helper is used only while this is the one search in flight, when a core would otherwise idle (one client).
+        Under load every core is busy already, and the hand-off there and back costs two thread wake-ups and GIL
+        hand-offs a search. (32 threads, unique hybrid searches at 1M, load 7-10: 10.7-12.6 ms of CPU a search inline
+        against 12.9-13.8 with helpers in one process; old and new code in separate processes, 10.8-11.8 against
+        10.9-12.2: within this machine's noise.)"""
         if _flights.count > 1 or not _helper_slots.acquire(blocking=False):
             return None
         version = self.store.data_version()  # this search's pinned number, for the helper thread too
