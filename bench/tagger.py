@@ -181,8 +181,8 @@ def print_tables(result: dict[str, Any]) -> None:
           f"worst SDG {100 * seeds['worst_accuracy']:.1f} (lowest seen {100 * seeds['worst_min']:.1f})")
     print("\nLanguage parity: the 169 UN target texts in en/fr/es, each tagged blind to its own target's texts")
     print("(report = the half never used to calibrate French/Spanish; goal ranked first / goal tagged / tags per text)")
-    print("(before = session 6; now = words no gloss table holds looked up in e5, which the UN texts never need: their"
-          " words' e5 neighbours are shipped; lexicons and e5 map blind to the tagged target)")
+    print("(before = session 6; now = words no gloss table holds looked up in e5, which a UN text needs only when its"
+          " language is misread: its words' e5 neighbours are shipped; lexicons and e5 map blind to the tagged target)")
     print(f"| {'split':<6} | {'lang':<4} | {'n':>3} | top-1 goal before -> now | goal tagged before -> now | tags/text before -> now |")
     for split, langs in result["parity"].items():
         for lang, p in langs.items():
