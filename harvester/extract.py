@@ -215,9 +215,27 @@ CONSENT = re.compile(r"\b(accept|agree|consent|reject|accepter|refuser|aceptar|r
                      re.IGNORECASE)
 
 
+# Words a short page must keep beside its wall sentences to be a document: a record page is often a short abstract
+# with "log in to download the full text" or a cookie banner beside it, and is still the document.
+REST_WORDS = 10
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _is_wall_sentence(sentence: str) -> bool:
+    return bool(NOT_FOUND_TEXT.search(sentence) or LOGIN.search(sentence)
+                or COOKIES.search(sentence) or CONSENT.search(sentence))
+
+
 def wall_reason(title: str, text: str) -> tuple[str, str] | None:
-    """(reason, detail) when a short page is a soft 404, a log-in wall or a cookie wall rather than a document."""
+    """(reason, detail) when a short page is a soft 404, a log-in wall or a cookie wall rather than a document.
+
+    A page is judged only when it is short and, once its wall sentences are set aside, fewer than REST_WORDS words
+    remain: a refused page is not stored, so an abstract beside a "log in to download" line must not be refused.
+    """
     if len(text.split()) > WALL_WORDS:
+        return None
+    rest = sum(len(s.split()) for s in SENTENCE_END.split(text) if not _is_wall_sentence(s))
+    if rest >= REST_WORDS:
         return None
     if NOT_FOUND_TITLE.search(title) or NOT_FOUND_TEXT.search(text[:300]):
         return "soft_404", "the page answers HTTP 200 but says it is not found"

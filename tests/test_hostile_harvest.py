@@ -597,6 +597,21 @@ def test_decoding_survives_wrong_declarations_but_not_binary() -> None:
     assert err.value.reason == "bad_encoding"
 
 
+def test_a_short_record_beside_a_wall_line_is_still_a_document() -> None:
+    """A record page's abstract next to a "log in to download" line or a cookie banner is kept: a refused page is not
+    stored, so judging the whole page by its wall line lost real records (the abstract here is 10-16 words)."""
+    assert wall_reason("Working paper 12", "Abstract: We study mutual insurance in Senegal. The full paper is available "
+                       "to members; please log in to download the PDF. Keywords: mutuals, health.") is None
+    assert wall_reason("Cooperatives and the informal economy", "This report examines how cooperatives organise "
+                       "informal workers in West Africa. It draws on 40 interviews. We use cookies to improve your "
+                       "experience. Accept all cookies. Reject.") is None
+    assert wall_reason("Rapport annuel 2019", "Connectez-vous pour télécharger le rapport complet. Résumé : les "
+                       "coopératives de la région ont créé 2000 emplois en 2019.") is None
+    assert wall_reason("Not found in the statistics: informal workers", "Informal workers are not counted in official "
+                       "labour statistics. This brief shows how cooperatives make them visible.") is None
+    assert wall_reason("Members area", "Please log in to access this content. Forgot your password?")[0] == "login_wall"  # type: ignore[index]
+
+
 def test_walls_are_only_judged_on_short_pages() -> None:
     assert wall_reason("Erreur 404", "Cette page n'existe plus.") == ("soft_404", wall_reason("404", "")[1])  # type: ignore[index]
     assert wall_reason("Oops", "The document you requested could not be found on this server.")[0] == "soft_404"  # type: ignore[index]
