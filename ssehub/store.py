@@ -898,8 +898,9 @@ class Store:
         number without asking.
         """
         pinned = getattr(self._local, "version", None)
-        if pinned is not None:
-            return pinned
+        return pinned if pinned is not None else self._asked_version()
+
+    def _asked_version(self) -> int:
         with self._version_lock:
             db = getattr(self, "_version_db", None)
             try:

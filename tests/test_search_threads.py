@@ -1,5 +1,5 @@
-"""Searches under concurrency: one data version per search (Store.pinned_version), and the hybrid semantic half in a
-helper thread only while one search is in flight (Searcher._beside); answers are the same either way."""
+"""Searches under concurrency: one data version per search (Store.pinned_version), its helper thread included, and
+concurrent searches answer as sequential ones."""
 
 from __future__ import annotations
 
@@ -59,23 +59,27 @@ class _Recording(ThreadPoolExecutor):
         return super().submit(*args, **kwargs)
 
 
-@pytest.fixture
-def helpers(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def test_a_search_asks_the_data_version_once(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    searcher.search("warm", mode="hybrid")  # catalog and keyword engine built
     pool = _Recording()
     monkeypatch.setattr(search_module, "_helpers", pool)
-    yield pool
-    pool.shutdown()
+    asks: list[str] = []
+    asked = Store._asked_version
 
+    def counted(store: Store) -> int:
+        asks.append(threading.current_thread().name)
+        return asked(store)
 
-def test_hybrid_uses_a_helper_only_when_alone(search_corpus: SearchCorpus, helpers: _Recording) -> None:
-    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
-    alone = [searcher.search(q, mode="hybrid") for q in QUERIES]
-    assert helpers.submitted == len(QUERIES)
-    with search_module._flights:  # another search in flight: the semantic half runs in the request's thread
-        busy = [searcher.search(q, mode="hybrid") for q in QUERIES]
-    assert helpers.submitted == len(QUERIES)
-    assert busy == alone
-    assert search_module._flights.count == 0
+    monkeypatch.setattr(Store, "_asked_version", counted)
+    try:
+        for mode in ("hybrid", "semantic", "keyword"):
+            asks.clear()
+            searcher.search("cooperatives women", Filters(lang=["en", "fr"]), mode=mode)
+            assert asks == [threading.current_thread().name], mode  # once, in the request's thread
+        assert pool.submitted >= 1  # the hybrid search's semantic half ran in a helper, on the same version
+    finally:
+        pool.shutdown()
 
 
 def test_concurrent_searches_answer_as_sequential_ones(search_corpus: SearchCorpus) -> None:
@@ -86,4 +90,3 @@ def test_concurrent_searches_answer_as_sequential_ones(search_corpus: SearchCorp
     with ThreadPoolExecutor(8) as pool:
         concurrent = list(pool.map(lambda job: searcher.search(job[0], job[2], mode=job[1]), jobs * 3))
     assert concurrent == sequential * 3
-    assert search_module._flights.count == 0
