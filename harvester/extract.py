@@ -186,11 +186,15 @@ def main_text(html: str, url: str, second: bool = True) -> str:
 # pages are judged (a real document may well discuss "404 errors" or logging in): stored, such a page would replace the
 # document it stands in for on the next harvest.
 WALL_WORDS = 120
+# A title that is only an error name, as a part of its own: "404", "Error 404", "Page not found", "Erreur 404 -
+# Page introuvable | Site". "Not found in the statistics: informal workers" is a document's title, not an error page's.
 NOT_FOUND_TITLE = re.compile(
-    r"(^\W*404\b|\b(error|erreur) 404\b|\b404 (error|not found)|\bnot found|\bpage introuvable|page non trouvée"
-    r"|página no encontrada|página no existe|pagina non trovata)",
+    r"\W*((error|erreur)\s*)?404(\s*(error|erreur|not found))?\W*"
+    r"|\W*((the\s+)?(page|file|document|resource)\s+)?not found\W*"
+    r"|\W*(page (introuvable|non trouvée)|página no (encontrada|existe)|pagina non trovata)\W*",
     re.IGNORECASE,
 )
+TITLE_PARTS = re.compile(r"\s+[|\u2013\u2014-]\s+|:\s+")
 NOT_FOUND_TEXT = re.compile(
     r"\b(page|file|document|article|resource|content|contenu|ressource|página|pagina)s?\b.{0,40}"
     r"(\b(not (be )?found|doesn'?t exist|does not exist|no longer exists?|could not be found|cannot be found|can'?t be found|"
@@ -234,10 +238,12 @@ def wall_reason(title: str, text: str) -> tuple[str, str] | None:
     """
     if len(text.split()) > WALL_WORDS:
         return None
+    if any(NOT_FOUND_TITLE.fullmatch(part) for part in TITLE_PARTS.split(title)):
+        return "soft_404", "the page answers HTTP 200 but says it is not found"
     rest = sum(len(s.split()) for s in SENTENCE_END.split(text) if not _is_wall_sentence(s))
     if rest >= REST_WORDS:
         return None
-    if NOT_FOUND_TITLE.search(title) or NOT_FOUND_TEXT.search(text[:300]):
+    if NOT_FOUND_TEXT.search(text[:300]):
         return "soft_404", "the page answers HTTP 200 but says it is not found"
     if LOGIN.search(f"{title}\n{text}"):
         return "login_wall", "the page asks to log in instead of showing the document"
