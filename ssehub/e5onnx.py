@@ -348,13 +348,34 @@ class E5OnnxEmbedder(SessionOwner):
             self.set_threads(threads)
 
     def encode(self, texts: Sequence[str], kind: str = "passage", batch_size: int = 32) -> np.ndarray:
-        """Unit-length vectors with the query or passage prefix; `batch_size` is ignored (one text per run)."""
+        """Unit-length vectors with the query or passage prefix.
+
+        The int8 graph runs one text at a time (its activations are quantised per run, so a batch would make a vector
+        depend on its batch-mates). The fp32 graph runs texts of one token count together, up to `batch_size` a run,
+        which needs no padding mask: a run streams all ~85 MB of e5's weights, so the tagger's look-up of single words
+        (4-8 tokens each) cost ~8 ms a word one at a time.
+        """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if self.session is None:
             self.set_threads(self.threads)
         prefix = PREFIX["query" if kind == "query" else "passage"]
-        for row, ids in enumerate(self.tokenizer.encode([prefix + str(t) for t in texts])):
-            out[row] = self._pooled(ids)
+        encoded = self.tokenizer.encode([prefix + str(t) for t in texts])
+        single = []
+        by_length: dict[int, list[int]] = {}
+        for row, ids in enumerate(encoded):
+            if self.vectors == vectors_id(False) and batch_size > 1 and len(ids) <= self.file.max_positions - 2:
+                by_length.setdefault(len(ids), []).append(row)
+            else:
+                single.append(row)
+        for rows in by_length.values():
+            for start in range(0, len(rows), batch_size):
+                part = rows[start : start + batch_size]
+                embeds = np.stack([self.file.word_rows([self.file.bos, *encoded[r], self.file.eos]) for r in part])
+                means = self.session.run(None, {"embeds": embeds})[0]
+                norms = np.maximum(np.linalg.norm(means.astype(np.float64), axis=1), 1e-6)
+                out[part] = (means / norms[:, None]).astype(np.float32)
+        for row in single:
+            out[row] = self._pooled(encoded[row])
         return out
 
     def _pooled(self, content: list[int]) -> np.ndarray:

