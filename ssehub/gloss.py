@@ -294,13 +294,30 @@ class Glosser:
 
     def gloss(self, text: str, lang: str) -> str:
         """The text as English words in its own order ("" for a language without a lexicon)."""
+        return self.gloss_many([text], [lang])[0]
+
+    def gloss_many(self, texts: Sequence[str], langs: Sequence[str]) -> list[str]:
+        """`gloss` of each text, with the words no table holds looked up in one call for all of them: a document's
+        passages share most of their unknown words, and e5 runs words of one length together."""
+        rendered = [self._render(t, str(lg)) for t, lg in zip(texts, langs, strict=True)]
+        unknown = sorted({w for _, missing in rendered for _, w in missing})
+        found = self.lookup.nearest(unknown) if unknown and self.lookup is not None else {}
+        glosses = []
+        for out, missing in rendered:
+            for at, w in missing:
+                out[at] = found.get(w)
+            glosses.append(" ".join(w for w in out if w))
+        return glosses
+
+    def _render(self, text: str, lang: str) -> tuple[list[str | None], list[tuple[int, str]]]:
+        """(English word or None per position, (position, word) of the words no table holds that e5 may render)."""
         if lang not in GLOSS_LANGS:
-            return ""
+            return [], []
         ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
         ss = stems(text, lang)
         phrases = PHRASES.get(lang, {})
         out: list[str | None] = []
-        unknown: list[tuple[int, str]] = []  # (position in out, word) of words no table holds
+        unknown: list[tuple[int, str]] = []
         i = 0
         while i < len(ws):
             en = phrases.get((fold(ws[i]), fold(ws[i + 1]))) if i + 1 < len(ws) else None
@@ -313,11 +330,7 @@ class Glosser:
                 unknown.append((len(out), ws[i]))
             out.append(en)
             i += 1
-        if unknown:
-            found = self.lookup.nearest([w for _, w in unknown])
-            for at, w in unknown:
-                out[at] = found.get(w)
-        return " ".join(w for w in out if w)
+        return out, unknown
 
     def coverage(self, text: str, lang: str) -> tuple[int, int]:
         """(content words the gloss renders, content words) of a text: words of LOOKUP_LETTERS letters or more that are

@@ -295,7 +295,7 @@ class Tagger:
                      vectors: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(texts, languages, vectors) with each French/Spanish passage replaced by its English gloss (embedded here);
         a passage whose gloss is empty stays as it is."""
-        glosses = [self.glosser.gloss(t, str(lg)) for t, lg in zip(texts, langs, strict=True)]
+        glosses = self.glosser.gloss_many(texts, [str(lg) for lg in langs])
         rows = [i for i, g in enumerate(glosses) if g]
         if not rows:
             return list(texts), langs, vectors

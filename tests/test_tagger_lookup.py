@@ -59,6 +59,23 @@ def test_the_glosser_looks_up_only_words_no_table_holds() -> None:
     assert g.gloss("pandemia", "de") == ""  # no gloss at all in other languages
 
 
+def test_a_documents_passages_share_one_lookup_call() -> None:
+    """`gloss_many` asks the encoder once for every passage's unknown words, each word once, and glosses each passage as
+    `gloss` alone would (the indexer tags a document's passages together)."""
+    lookup, encoder = toy_lookup()
+    g = Glosser({"es": {"agu": [["water", 0.5]]}, "fr": {}}, english_words() | set(ENGLISH), lookup=lookup)
+    calls: list[list[str]] = []
+    inner = lookup.encode
+    lookup.encode = lambda words: (calls.append(list(words)), inner(words))[1]  # type: ignore[method-assign]
+    texts = ["agua pandemia", "encuesta pandemia", "pandemia", "ahorros agua"]
+    got = g.gloss_many(texts, ["es", "es", "de", "es"])
+    assert calls == [["ahorros", "encuesta", "pandemia"]]
+    assert got == ["water pandemic", "survey pandemic", "", "water"]
+    fresh, _ = toy_lookup()
+    alone = Glosser({"es": {"agu": [["water", 0.5]]}, "fr": {}}, english_words() | set(ENGLISH), lookup=fresh)
+    assert got == [alone.gloss(t, lg) for t, lg in zip(texts, ["es", "es", "de", "es"], strict=True)]
+
+
 def test_words_shorter_than_a_cognate_are_not_looked_up() -> None:
     lookup, encoder = toy_lookup()
     g = Glosser({"fr": {}, "es": {}}, english_words(), lookup=lookup)
