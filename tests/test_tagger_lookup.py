@@ -62,7 +62,7 @@ def test_the_glosser_looks_up_only_words_no_table_holds() -> None:
 def test_a_documents_passages_share_one_lookup_call() -> None:
     """`gloss_many` asks the encoder once for every passage's unknown words, each word once, and glosses each passage as
     `gloss` alone would (the indexer tags a document's passages together)."""
-    lookup, encoder = toy_lookup()
+    lookup, _ = toy_lookup()
     g = Glosser({"es": {"agu": [["water", 0.5]]}, "fr": {}}, english_words() | set(ENGLISH), lookup=lookup)
     calls: list[list[str]] = []
     inner = lookup.encode
