@@ -90,3 +90,30 @@ def test_concurrent_searches_answer_as_sequential_ones(search_corpus: SearchCorp
     with ThreadPoolExecutor(8) as pool:
         concurrent = list(pool.map(lambda job: searcher.search(job[0], job[2], mode=job[1]), jobs * 3))
     assert concurrent == sequential * 3
+
+
+def test_at_most_searches_at_once_run_together(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 threads searching at once: never more than SEARCHES_AT_ONCE inside a search (the rest wait, using no CPU),
+    every one answered as alone."""
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    expected = searcher.search("cooperatives women", mode="keyword")
+    inside, most = [0], [0]
+    lock = threading.Lock()
+    search = Searcher._search
+
+    def counted(self: Searcher, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            threading.Event().wait(0.02)  # long enough for the others to pile up at the door
+            return search(self, *args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(Searcher, "_search", counted)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: searcher.search("cooperatives women", mode="keyword"), range(48)))
+    assert answers == [expected] * 48
+    assert most[0] == search_module.SEARCHES_AT_ONCE
