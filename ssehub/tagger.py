@@ -465,10 +465,13 @@ def e5_engine() -> Embedder:
 
 
 @cache
-def shared_word_lookup() -> WordLookup | None:
+def shared_word_lookup() -> WordLookup:
     """The process's e5 lookup of French/Spanish words no gloss table holds (`ssehub.gloss.WordLookup`), one memo for
-    every tagger; e5 loads on the first such word."""
-    return load_word_lookup(lambda words: e5_engine().encode(words, kind="query", batch_size=64))
+    every tagger; e5 loads on the first such word, and the English words' vectors are made then if this machine has none
+    yet (`ssehub.gloss.load_word_lookup`)."""
+    from ssehub.onnxembed import cache_dir
+
+    return load_word_lookup(lambda words: e5_engine().encode(words, kind="query", batch_size=64), cache_dir())
 
 
 def solve_map(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:

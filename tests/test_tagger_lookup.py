@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -102,15 +104,40 @@ def test_quantised_rows_keep_their_cosines() -> None:
     assert np.abs((back @ vectors.T) - (vectors @ vectors.T)).max() < 0.01
 
 
+def test_english_vectors_are_made_once_in_the_cache_folder(tmp_path: Path) -> None:
+    """Not shipped: the first look-up encodes every English word and saves them; a second lookup over the same folder
+    reads the file and encodes only the words asked for."""
+    rng = np.random.default_rng(0)
+
+    def encode(words: list[str]) -> np.ndarray:
+        asked.extend(words)
+        v = rng.normal(size=(len(words), 8)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    asked: list[str] = []
+    first = load_word_lookup(encode, tmp_path)
+    assert asked == [] and list(tmp_path.glob("*.npz")) == []  # nothing made until a word is looked up
+    first.nearest(["pandemia"])
+    made = list(tmp_path.glob("sdg_english_e5-*.npz"))
+    assert len(made) == 1 and len(asked) == 1 + len(english_words())
+    asked.clear()
+    second = load_word_lookup(encode, tmp_path)
+    second.nearest(["encuesta"])
+    assert asked == ["encuesta"] and second.vectors().shape == (len(english_words()), 8)
+    np.testing.assert_allclose(second.vectors(), first.vectors())
+
+
 def test_shipped_vectors_gloss_real_words_the_tables_lack() -> None:
-    """The shipped English vectors read by the real e5 engine: words of real SSE text outside the UN texts."""
+    """The English vectors (made once per machine) read by the real e5 engine: words of real SSE text outside the UN
+    texts."""
     from ssehub.embed import shared_e5
+    from ssehub.onnxembed import cache_dir
 
     try:
         engine = shared_e5()
     except ConfigError as exc:  # no e5 engine on this machine
         pytest.skip(str(exc))
-    lookup = load_word_lookup(lambda words: engine.encode(words, kind="query"))
+    lookup = load_word_lookup(lambda words: engine.encode(words, kind="query"), cache_dir())
     assert lookup is not None and len(lookup.english) == len(english_words())
     found = lookup.nearest(["pandemia", "reciclaje", "tarifas", "territoire", "xqzvwkpl"])
     assert found == {"pandemia": "pandemic", "reciclaje": "recycling", "tarifas": "tariffs", "territoire": "territory"}
