@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -14,12 +15,11 @@ from searchapi.examples import SOURCE, SOURCES, curator
 from ssehub.errors import ConfigError
 from ssehub.netguard import source_url_problems
 from ssehub.settings import Settings
-from ssehub.sources import ID_RE, SourceConfig, parse_sources, read_sources_yaml, write_source
+from ssehub.sources import ID_RE, SourceConfig, edit_lock, parse_sources, read_sources_yaml, write_source
 from ssehub.store import Store
 
 router = APIRouter(tags=["curators"], dependencies=[Depends(require_curator)])
 SourceId = Annotated[str, Path(pattern=ID_RE.pattern, max_length=100)]
-_file_lock = threading.Lock()  # one read-modify-write of the sources file at a time
 
 
 def _read(path: FilePath) -> tuple[list[SourceConfig], list[str]]:
@@ -49,6 +49,17 @@ def _check_hosts(src: SourceConfig, settings: Settings, trusted: SourceConfig | 
     problems = source_url_problems([(f, u) for f, u in urls if u not in known], src.id)
     if problems:
         raise HTTPException(status_code=422, detail=problems)
+
+
+@contextmanager
+def _file_lock(settings: Settings) -> Iterator[None]:
+    """One read-modify-write of the sources file at a time, in every worker process; 422 when it cannot be locked."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(edit_lock(settings.sources))
+        except ConfigError as exc:
+            raise HTTPException(status_code=422, detail=[str(exc)]) from None
+        yield
 
 
 def _save(settings: Settings, store: Store, source_id: str, src: SourceConfig | None) -> None:
@@ -89,7 +100,7 @@ def add_source(
 ) -> dict[str, Any]:
     """Add a source to the file; 409 when the id exists."""
     _check(body)
-    with _file_lock:
+    with _file_lock(settings):
         good, _ = _read(settings.sources)
         if any(s.id == body.id for s in good):
             raise HTTPException(status_code=409, detail=f"source {body.id!r} exists: PUT /api/sources/{body.id} changes it")
@@ -107,7 +118,7 @@ def replace_source(
     if body.id != source_id:
         raise HTTPException(status_code=422, detail=[f"source {source_id}: field id: cannot change (was {source_id!r}, got {body.id!r})"])
     _check(body)
-    with _file_lock:
+    with _file_lock(settings):
         good, problems = _read(settings.sources)
         if not any(s.id == source_id for s in good) and not any(p.startswith(f"source {source_id}:") for p in problems):
             raise HTTPException(status_code=404, detail=f"no source {source_id!r} in {settings.sources}: POST /api/sources adds it")
@@ -122,7 +133,7 @@ def delete_source(
     source_id: SourceId, store: Annotated[Store, Depends(get_store)], settings: Annotated[Settings, Depends(get_settings)]
 ) -> dict[str, Any]:
     """Remove a source from the file. Its documents stay searchable; hide them one by one if they must go."""
-    with _file_lock:
+    with _file_lock(settings):
         row = next((r for r in store.sources() if r["id"] == source_id), None)
         _save(settings, store, source_id, None)  # NotFound -> 404
     return {"deleted": source_id, "documents_kept": row["documents"] if row else 0}

@@ -1,0 +1,74 @@
+"""A curator's edits through the API, as they happen on a real server: several at once, on more than one worker."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from conftest import make_search_corpus
+from test_reliability_crash import cli, hashing_env
+from test_reliability_serving import free_port
+
+pytestmark = pytest.mark.timeout(120)
+KEY = "users-curator-key"
+
+
+@contextmanager
+def served(data: Path, sources: Path, workers: int) -> Iterator[str]:
+    """`ssehub serve --workers N` on a free loopback port; yields its base URL, stops it after."""
+    port = free_port()
+    log = (data.parent / "server.log").open("w")
+    env = {**hashing_env(), "SSEHUB_CURATOR_KEYS": KEY, "SSEHUB_RATE_LIMIT": "0"}
+    args = cli(data, "--sources", str(sources), "serve", "--port", str(port), "--workers", str(workers))
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (data.parent / "server.log").read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_sources_added_at_once_on_two_workers_are_all_kept(tmp_path: Path) -> None:
+    """Two worker processes each wrote the sources file from what they had read: 40 POSTs at once all answered 201 and
+    the file kept 27 of them. Every source a 201 answered for must be in the file, and a second add of one id is a 409."""
+    make_search_corpus(tmp_path / "data", index=False).store.close()
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("# the curator's comment\nsources: []\n")
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    def add(i: int) -> int:
+        body = {"id": f"src_{i % 30}", "name": f"Source {i}", "kind": "feed", "url": f"https://example.org/{i % 30}/feed/"}
+        return httpx.post(f"{base}/api/sources", json=body, headers=headers, timeout=30).status_code
+
+    with served(tmp_path / "data", sources, workers=2) as base, ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(add, range(40)))  # ids 0-9 twice
+        listed = httpx.get(f"{base}/api/sources", headers=headers, timeout=30).json()
+
+    assert sorted(codes) == [201] * 30 + [409] * 10, codes
+    in_file = [s["id"] for s in yaml.safe_load(sources.read_text())["sources"]]
+    assert sorted(in_file) == sorted(f"src_{i}" for i in range(30))
+    assert "# the curator's comment" in sources.read_text()
+    assert {s["id"] for s in listed["sources"] if s["in_file"]} == set(in_file) and not listed["problems"]
