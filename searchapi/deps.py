@@ -45,9 +45,10 @@ async def search_filters(
 ) -> Filters:
     """Filters from query parameters: OR within a repeated parameter, AND across parameters.
 
-    year_from > year_to is a valid filter that nothing passes (an empty result, not an error).
+    year_from > year_to is a valid filter that nothing passes (an empty result, not an error). Languages, source ids
+    and types are stored in lower case, so `lang=EN` means en (it found nothing).
     """
     return Filters(
-        sdg=sorted(set(sdg)), lang=sorted(set(lang)), source=sorted(set(source)), type=sorted(set(type)),
-        year_from=year_from, year_to=year_to,
+        sdg=sorted(set(sdg)), lang=sorted({v.lower() for v in lang}), source=sorted({v.lower() for v in source}),
+        type=sorted({v.lower() for v in type}), year_from=year_from, year_to=year_to,
     )

@@ -1,0 +1,52 @@
+"""A researcher scripting against the API and the CLI: filters as people type them, citation files their tools read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from conftest import SearchCorpus
+from searchapi.app import create_app
+from ssehub.cli import cli
+
+
+@pytest.fixture
+def client(search_corpus: SearchCorpus) -> Iterator[TestClient]:
+    app = create_app(search_corpus.settings, embedder=search_corpus.embedder)
+    with TestClient(app) as c:
+        yield c
+
+
+def _ids(body: dict) -> list[str]:
+    return [h["id"] for h in body["results"]]
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ({"lang": "EN"}, {"lang": "en"}), ({"lang": ["Fr", "ES"]}, {"lang": ["fr", "es"]}),
+    ({"source": "UNSSE"}, {"source": "unsse"}), ({"type": "Report"}, {"type": "report"}),
+])
+def test_filter_values_in_any_case_find_what_lower_case_finds(client: TestClient, typed: dict, stored: dict) -> None:
+    """Language codes are case-insensitive (BCP 47) and ids and types are stored in lower case: `lang=EN` answered
+    200 with 0 documents, so a script written with `EN` silently got nothing."""
+    want = client.get("/api/search", params={"q": "cooperatives", "limit": 1, **stored}).json()
+    got = client.get("/api/search", params={"q": "cooperatives", "limit": 1, **typed}).json()
+    assert want["total"] > 1 and got["total"] == want["total"] and _ids(got) == _ids(want) and got["next_cursor"]
+    assert got["facets"] == want["facets"]
+    # the cursor of one spelling pages the other: both are the same search
+    page2 = client.get("/api/search", params={"q": "cooperatives", "limit": 1, "cursor": got["next_cursor"], **stored})
+    assert page2.status_code == 200 and not set(_ids(page2.json())) & set(_ids(want))
+    export = client.get("/api/export", params={"q": "cooperatives", "format": "jsonl", **typed})
+    assert export.headers["x-total-count"] == str(want["total"])
+
+
+def test_cli_language_filter_in_any_case(search_corpus: SearchCorpus) -> None:
+    args = ["--data", str(search_corpus.settings.data_dir), "search", "cooperatives", "--mode", "keyword", "--json"]
+    env = {"SSEHUB_MODEL_PATH": "hashing"}
+    lower = CliRunner(env=env).invoke(cli, [*args, "--lang", "fr"])
+    upper = CliRunner(env=env).invoke(cli, [*args, "--lang", "FR"])
+    assert lower.exit_code == upper.exit_code == 0, upper.output
+    assert json.loads(lower.output)["total"] > 0 and json.loads(upper.output) == json.loads(lower.output)
