@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
+from conftest import SearchCorpus
 from fastapi.testclient import TestClient
 
-from conftest import SearchCorpus
 from searchapi.app import create_app
 from ssehub.cli import cli
 
