@@ -270,3 +270,86 @@ def test_widget_on_another_origin(site: Site, page: Any) -> None:
     assert widget.locator("li").first.evaluate("e => getComputedStyle(e).color") != "rgb(220, 20, 60)"
     assert page.locator("ul.host-list li").evaluate("e => getComputedStyle(e).color") == "rgb(220, 20, 60)"
     shot(page, "widget-host")
+
+
+# The first search of the words below answers 1.5 s late, as a slow API or network would; window.__slowDone says when.
+SLOW_FIRST = """
+const realFetch = window.fetch;
+let held = false;
+window.fetch = (url, ...rest) => {
+  if (held || !String(url).includes("q=cooperatives")) return realFetch(url, ...rest);
+  held = true;
+  return new Promise((ok) => setTimeout(ok, 1500)).then(() => realFetch(url, ...rest))
+    .finally(() => setTimeout(() => { window.__slowDone = true; }, 200));
+};
+"""
+
+
+def test_search_page_with_a_slow_or_failing_api_and_the_keyboard(site: Site, page: Any) -> None:
+    """A slow first answer arriving after the second drew the old words' results under the new ones; a 502 page
+    said "Unexpected token '<'"; a document the API could not give stayed "Loading…" with an uncaught error; toggling
+    a facet from the keyboard sent focus to <body>."""
+    from playwright.sync_api import expect
+
+    page.context.add_init_script(SLOW_FIRST)
+    page.goto(site.base + "/")
+    expect(page.locator("#status")).to_contain_text("documents, showing 1–10")  # 31, or more after the harvest test
+    page.fill("#q", "cooperatives")
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_have_text("Searching…")  # said while the answer is late
+    page.fill("#q", "housing")
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_contain_text("for “housing”")
+    want = page.request.get(f"{site.base}/api/search?q=housing&mode=hybrid&limit=10").json()
+    page.wait_for_function("window.__slowDone === true")
+    expect(page.locator("#status")).to_contain_text(f"{want['total']} documents for “housing”")
+    expect(page.locator("#results a.doc-link").first).to_have_text(want["results"][0]["title"])
+
+    page.fill("#q", "cooperatives")
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_contain_text("for “cooperatives”")
+    page.focus("#f-sdg-8")
+    page.keyboard.press("Space")
+    expect(page.locator("#f-sdg-8")).to_be_checked()
+    expect(page.locator("#f-sdg-8")).to_be_focused()  # the redrawn facet keeps the keyboard's place
+    page.keyboard.press("Space")
+    expect(page.locator("#f-sdg-8")).not_to_be_checked()
+
+    page.route("**/api/search?**", lambda route: route.fulfill(status=502, content_type="text/html",
+                                                              body="<html><body>Bad gateway</body></html>"))
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_have_text("Search failed: the server answered 502 Bad Gateway")
+    page.unroute("**/api/search?**")
+    page.goto(site.base + "/?q=cooperatives&year_from=20201")  # a shared link; the form itself refuses the value
+    expect(page.locator("#status")).to_contain_text("year_from: Input should be less than or equal to 9999")
+
+    page.route("**/api/documents/**", lambda route: route.fulfill(status=503, body="Service Unavailable"))
+    page.goto(site.base + "/?doc=coop-1")
+    expect(page.locator("#doc-title")).to_have_text("This document cannot be shown: the server answered 503 Service Unavailable")
+
+
+def test_widget_with_a_slow_api_and_the_keyboard(site: Site, page: Any) -> None:
+    """The widget drew whichever answer came last, and a chip pressed from the keyboard lost focus to the host page."""
+    from playwright.sync_api import expect
+
+    page.context.add_init_script(SLOW_FIRST)
+    page.goto(site.host_page)
+    widget = page.locator("[data-ssehub-widget]")
+    expect(widget.locator(".status")).to_contain_text("document")
+    widget.locator("input").fill("cooperatives")
+    widget.locator("input").press("Enter")
+    widget.locator("input").fill("worker")
+    widget.locator("input").press("Enter")
+    want = page.request.get(f"{site.base}/api/search?q=worker&sdg=5&sdg=8&lang=en&limit=2").json()
+    page.wait_for_function("window.__slowDone === true")
+    first = widget.locator("ol.results > li a").first
+    expect(first).to_have_text(want["results"][0]["title"])
+    expect(widget.locator(".status")).to_have_text(f"{want['total']} document{'s' if want['total'] != 1 else ''}")
+
+    widget.locator("input").fill("")
+    widget.locator("input").press("Enter")
+    chip = widget.locator(".sdg-facet button.chip", has_text="8")
+    chip.focus()
+    page.keyboard.press("Enter")
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    expect(chip).to_be_focused()

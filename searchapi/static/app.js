@@ -14,6 +14,22 @@ function safeUrl(url) {
   return typeof url === "string" && /^https?:\/\//i.test(url) ? url : "";
 }
 
+// The reason a call failed, in words: FastAPI's `detail` (a message, or a list of validation errors naming the
+// parameter), or the status line when the answer is not JSON (a proxy's "502 Bad Gateway" page, say).
+function problem(response, body) {
+  const detail = body && body.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(" ")}: ${d.msg}`).join("; ");
+  return `the server answered ${response.status} ${response.statusText}`.trim();
+}
+
+async function getJson(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json().catch(() => null);
+  if (!response.ok || body === null) throw new Error(problem(response, body));
+  return body;
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -99,6 +115,9 @@ function renderHit(hit) {
 }
 
 function renderFacets(facets) {
+  // Redrawing replaces the checkbox a keyboard user just toggled: give focus back to its successor, not to <body>.
+  const active = document.activeElement;
+  const focused = active && active.id && active.closest("#facets") ? active.id : null;
   for (const name of FACETS) {
     const box = document.querySelector(`#facet-${name} .options`);
     box.replaceChildren();
@@ -123,10 +142,11 @@ function renderFacets(facets) {
   const years = document.querySelector("#facet-year .options");
   years.replaceChildren();
   for (const [year, n] of Object.entries(facets.year).sort((a, b) => b[0] - a[0]).slice(0, 15)) {
-    const pick = el("button", { type: "button", class: "year-pick", text: `${year} (${n})` });
+    const pick = el("button", { type: "button", class: "year-pick", id: `year-pick-${year}`, text: `${year} (${n})` });
     pick.addEventListener("click", () => { $("year_from").value = year; $("year_to").value = year; run(0); });
     years.append(pick);
   }
+  if (focused && $(focused)) $(focused).focus();
 }
 
 function renderExports() {
@@ -139,10 +159,18 @@ function renderExports() {
   $("exports").hidden = state.total === 0;
 }
 
+// Only the newest search may draw: with a slow API, an older answer arriving last showed the old query's results
+// under the new words (and its cursors then failed as "another query"). The older request is also cancelled.
+const searches = { latest: 0, controller: null };
+
 // page: the page to show (0-based); cursors[page] is the cursor that fetches it (null for the first).
 async function run(page) {
+  const ticket = ++searches.latest;
+  if (searches.controller) searches.controller.abort();
+  const controller = (searches.controller = new AbortController());
   const region = $("results-region");
   region.setAttribute("aria-busy", "true");
+  const slow = setTimeout(() => { if (ticket === searches.latest) $("status").textContent = "Searching…"; }, 500);
   if (page === 0) {
     state.cursors = [null];
     history.replaceState(null, "", `?${params()}`);
@@ -151,9 +179,8 @@ async function run(page) {
   p.set("limit", PAGE_SIZE);
   if (state.cursors[page]) p.set("cursor", state.cursors[page]);
   try {
-    const response = await fetch(`/api/search?${p}`);
-    const body = await response.json();
-    if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : "invalid search");
+    const body = await getJson(`/api/search?${p}`, { signal: controller.signal });
+    if (ticket !== searches.latest) return;
     state.page = page;
     state.total = body.total;
     state.cursors[page + 1] = body.next_cursor;
@@ -172,9 +199,10 @@ async function run(page) {
     if (page === 0) renderFacets(body.facets);
     renderExports();
   } catch (err) {
-    $("status").textContent = `Search failed: ${err.message}`;
+    if (ticket === searches.latest) $("status").textContent = `Search failed: ${err.message}`;
   } finally {
-    region.setAttribute("aria-busy", "false");
+    clearTimeout(slow);
+    if (ticket === searches.latest) region.setAttribute("aria-busy", "false");
   }
 }
 
@@ -188,10 +216,11 @@ async function showDocument(id) {
   showView(true);
   $("doc-title").textContent = "Loading…";
   for (const part of ["doc-meta", "doc-evidence", "doc-text", "doc-similar"]) $(part).replaceChildren();
-  const response = await fetch(`/api/documents/${encodeURIComponent(id)}`);
-  const doc = await response.json();
-  if (!response.ok) {
-    $("doc-title").textContent = typeof doc.detail === "string" ? doc.detail : "This document cannot be shown.";
+  let doc;
+  try {
+    doc = await getJson(`/api/documents/${encodeURIComponent(id)}`);
+  } catch (err) { // a 404, or an API that is down or answers an error page: say so rather than "Loading…" forever
+    $("doc-title").textContent = `This document cannot be shown: ${err.message}`;
     return;
   }
   document.title = `${doc.title || doc.id} — SSE Hub`;
@@ -209,7 +238,7 @@ async function showDocument(id) {
   for (const para of doc.text.split(/\n{2,}/)) if (para.trim()) $("doc-text").append(el("p", { text: para.trim() }));
   $("doc-view").focus();
   try {
-    const similar = await (await fetch(`/api/documents/${encodeURIComponent(id)}/similar?limit=5`)).json();
+    const similar = await getJson(`/api/documents/${encodeURIComponent(id)}/similar?limit=5`);
     for (const hit of similar.results) $("doc-similar").append(el("li", {}, docLink(hit), metaLine(hit)));
     if (!similar.results.length) $("doc-similar").append(el("li", { text: "None yet." }));
   } catch (err) {

@@ -96,14 +96,18 @@
   }
 
   function toggles(box, counts, chosen, allowed, render) {
+    // Redrawing replaces the chip a keyboard user just pressed: focus its successor, not the host page's <body>.
+    const focused = box.contains(root.activeElement) ? root.activeElement.dataset.key : null;
     box.replaceChildren();
     const keys = Object.keys(counts).filter((k) => !allowed.length || allowed.includes(k));
     if (keys.length < 2 && !chosen.size) return;
     for (const key of keys) {
       const b = render(key, counts[key]);
+      b.dataset.key = key;
       b.setAttribute("aria-pressed", String(chosen.has(key)));
       b.addEventListener("click", () => { chosen.has(key) ? chosen.delete(key) : chosen.add(key); run(0); });
       box.append(b);
+      if (key === focused) b.focus();
     }
   }
 
@@ -137,12 +141,30 @@
     return li;
   }
 
+  // Why a search failed: the API's message, each invalid parameter, or the status line of an answer that is not
+  // JSON (a proxy's 502 page gave "Unexpected token '<'").
+  function problem(response, body) {
+    const detail = body && body.detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(" ")}: ${d.msg}`).join("; ");
+    return `HTTP ${response.status} ${response.statusText}`.trim();
+  }
+
+  // Only the newest search draws: with a slow API an older answer arriving last showed the old words' results.
+  let latest = 0;
+  let controller = null;
+
   async function run(page) {
+    const ticket = ++latest;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const signal = controller.signal;
     if (page === 0) state.cursors = [null];
     try {
-      const response = await fetch(`${endpoint}/api/search?${query(page)}`);
-      const body = await response.json();
-      if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : response.statusText);
+      const response = await fetch(`${endpoint}/api/search?${query(page)}`, { signal });
+      const body = await response.json().catch(() => null);
+      if (ticket !== latest) return;
+      if (!response.ok || body === null) throw new Error(problem(response, body));
       state.page = page;
       state.cursors[page + 1] = body.next_cursor;
       q(".results").replaceChildren(...body.results.map(hit));
@@ -154,7 +176,7 @@
       q(".next").disabled = !body.next_cursor;
       if (page === 0) facets(body.facets);
     } catch (err) {
-      q(".status").textContent = `${t.failed}: ${err.message}`;
+      if (ticket === latest) q(".status").textContent = `${t.failed}: ${err.message}`;
     }
   }
 
