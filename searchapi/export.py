@@ -97,9 +97,12 @@ def citation_key(doc_id: str, seen: set[str]) -> str:
 
 
 def _author(name: str) -> str:
-    """One BibTeX name; an organisation whose name holds ` and ` is braced so it stays one author."""
+    """One BibTeX name, braced to stay one literal author when BibTeX would misread it: an organisation whose name holds
+    ` and ` (two authors), or a string of several names like `Smith, J., Doe, K.` (a PDF's Author field), which BibTeX
+    refuses: "Too many commas in name" (a name takes at most two: `von Last, Jr, First`)."""
     escaped = latex(name)
-    return "{" + escaped + "}" if re.search(r"\band\b", name, flags=re.IGNORECASE) else escaped
+    literal = re.search(r"\band\b", name, flags=re.IGNORECASE) or name.count(",") > 2
+    return "{" + escaped + "}" if literal else escaped
 
 
 def bibtex_entries(records: Iterable[dict[str, Any]]) -> Iterator[str]:

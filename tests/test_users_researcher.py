@@ -50,3 +50,51 @@ def test_cli_language_filter_in_any_case(search_corpus: SearchCorpus) -> None:
     upper = CliRunner(env=env).invoke(cli, [*args, "--lang", "FR"])
     assert lower.exit_code == upper.exit_code == 0, upper.output
     assert json.loads(lower.output)["total"] > 0 and json.loads(upper.output) == json.loads(lower.output)
+
+
+def test_export_follows_sort_by_date(client: TestClient) -> None:
+    """`sort` is a search parameter, and the export takes the search's parameters: sort=date was ignored, so a
+    'newest first' export came in relevance order."""
+    ids, cursor = [], None
+    while True:
+        page = client.get("/api/search", params={"q": "cooperatives", "sort": "date", "limit": 5, "cursor": cursor}).json()
+        ids += _ids(page)
+        if not (cursor := page["next_cursor"]):
+            break
+    lines = client.get("/api/export", params={"q": "cooperatives", "sort": "date", "format": "jsonl"}).text.splitlines()
+    exported = [json.loads(line) for line in lines]
+    assert [r["id"] for r in exported] == ids and len(ids) > 2
+    dates = [r["published"] for r in exported if r["published"]]
+    assert dates == sorted(dates, reverse=True)
+    assert client.get("/api/export", params={"sort": "oldest"}).status_code == 422
+
+
+def _bibtex_names(field: str) -> list[str]:
+    """The names of an author field, split on ` and ` outside braces, as BibTeX does."""
+    names, depth, start = [], 0, 0
+    for i, c in enumerate(field):
+        depth += (c == "{") - (c == "}")
+        if depth == 0 and field.startswith(" and ", i):
+            names.append(field[start:i])
+            start = i + 5
+    return [*names, field[start:]]
+
+
+def test_bibtex_names_every_tool_can_split() -> None:
+    """A harvested Author field can hold several people in one string ('Smith, J., Doe, K.'): BibTeX refuses a name
+    with more than two commas ("Too many commas in name"), so it is written as one literal (braced) name."""
+    import bibtexparser
+    from bibtexparser.customization import splitname
+
+    from searchapi.export import bibtex_entries
+
+    record = {"id": "x1", "title": "Housing & land: 50% {draft}", "published": None, "type": "report", "source": "s",
+              "authors": ["Smith, J., Doe, K., Roe, R.", "Müller, Anne-Sophie", "Ørsted and Sons Housing", "von Last, Jr, First"]}
+    text = "".join(bibtex_entries([record]))
+    entry = bibtexparser.loads(text).entries[0]
+    names = [splitname(n) for n in _bibtex_names(entry["author"])]
+    assert len(names) == 4 and names[0]["last"] == ["{Smith, J., Doe, K., Roe, R.}"]
+    assert names[1] == {"first": ["Anne-Sophie"], "last": ["Müller"], "von": [], "jr": []}
+    assert names[2]["last"] == ["{Ørsted and Sons Housing}"]
+    assert names[3] == {"first": ["First"], "last": ["Last"], "von": ["von"], "jr": ["Jr"]}
+    assert "year" not in entry and entry["title"] == r"Housing \& land: 50\% \{draft\}"

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from searchapi import examples
 from searchapi.deps import get_searcher, get_store, search_filters
 from searchapi.export import EXTENSIONS, FORMATTERS, MEDIA_TYPES, one_line
+from searchapi.routes.search import Sort
 from searchapi.search import Mode, Searcher
 from ssehub.store import Filters, Store
 
@@ -43,10 +44,11 @@ def export(
     format: Annotated[Format, Query(description="csv, bibtex, ris or jsonl")] = "csv",
     q: Annotated[str | None, Query(max_length=1000, description="Search words; omit to export every document that passes the filters")] = None,
     mode: Annotated[Mode, Query(description="hybrid, semantic or keyword")] = "hybrid",
+    sort: Sort = "relevance",
 ) -> StreamingResponse:
     """Every document of the search (not only the first page), in the search's order; `X-Total-Count` says how many."""
     try:
-        first = searcher.search(q, filters, mode=mode, limit=PAGE)  # errors (e.g. no index) answer 4xx before streaming
+        first = searcher.search(q, filters, mode=mode, limit=PAGE, sort=sort)  # errors (e.g. no index) answer 4xx before streaming
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
 
@@ -60,7 +62,7 @@ def export(
                     yield {k: hit.get(k) for k in EXPORT_FIELDS} | {"abstract": _abstract(heads.get(hit["id"], ""))}
             if not page["next_cursor"]:
                 return
-            page = searcher.search(q, filters, mode=mode, limit=PAGE, cursor=page["next_cursor"])
+            page = searcher.search(q, filters, mode=mode, limit=PAGE, cursor=page["next_cursor"], sort=sort)
 
     return StreamingResponse(
         FORMATTERS[format](records()),

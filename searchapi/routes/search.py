@@ -14,6 +14,7 @@ from searchapi.search import Mode, Searcher
 from ssehub.store import Filters
 
 router = APIRouter(tags=["search"])
+Sort = Annotated[Literal["relevance", "date"], Query(description="relevance (default) or date, newest first")]
 
 
 @router.get("/api/search", responses=json_example(SEARCH))
@@ -24,7 +25,7 @@ async def search(
     mode: Annotated[Mode, Query(description="hybrid, semantic or keyword")] = "hybrid",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
-    sort: Annotated[Literal["relevance", "date"], Query(description="relevance (default) or date, newest first")] = "relevance",
+    sort: Sort = "relevance",
 ) -> dict[str, Any]:
     """Documents matching the query and filters, with facet counts over all of them."""
     # async, with the search itself in the thread pool: a plain `def` route also sends the response's validation
