@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -46,6 +47,9 @@ def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except SsehubError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:  # `ssehub status | head`: the reader has gone, which is no error of the path
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
             sys.exit(1)
         except (sqlite3.Error, OSError) as exc:
             click.echo(f"error: {_environment_error(exc)}", err=True)

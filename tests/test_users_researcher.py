@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +99,19 @@ def test_bibtex_names_every_tool_can_split() -> None:
     assert names[2]["last"] == ["{Ørsted and Sons Housing}"]
     assert names[3] == {"first": ["First"], "last": ["Last"], "von": ["von"], "jr": ["Jr"]}
     assert "year" not in entry and entry["title"] == r"Housing \& land: 50\% \{draft\}"
+
+
+@pytest.mark.parametrize("args", [["status"], ["search", "cooperatives", "--mode", "keyword", "--json"]])
+def test_output_piped_into_a_reader_that_stops_early_is_quiet(search_corpus: SearchCorpus, args: list[str]) -> None:
+    """`ssehub status | head -4` printed "error: Broken pipe: check the path and its permissions": the reader left,
+    no path is wrong. The command now stops quietly."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SSEHUB_MODEL_PATH": "hashing"}
+    proc = subprocess.Popen([sys.executable, "-m", "ssehub", "--data", str(search_corpus.settings.data_dir), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before the first line
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert stderr == "" and proc.returncode == 1
