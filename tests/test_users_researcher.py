@@ -115,3 +115,13 @@ def test_output_piped_into_a_reader_that_stops_early_is_quiet(search_corpus: Sea
     stderr = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert stderr == "" and proc.returncode == 1
+
+
+@pytest.mark.parametrize("doc_id", ["hidden-1", "gone-1", "no-such-document"])
+def test_a_document_out_of_the_public_api_is_404_on_every_document_path(client: TestClient, doc_id: str) -> None:
+    """A hidden or withdrawn document was 404 at /api/documents/{id} but 200 with no results at .../similar, which
+    told a scraper that it exists."""
+    for path in (f"/api/documents/{doc_id}", f"/api/documents/{doc_id}/similar"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json() == {"detail": f"no document {doc_id!r}"}, path
+    assert client.get("/api/documents/coop-1/similar").json()["results"]
