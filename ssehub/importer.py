@@ -126,7 +126,8 @@ def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
             try:
                 if raw is None:
                     raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
-                doc = _document(json.loads(raw.decode("utf-8")), source_id)
+                # A UTF-8 byte-order mark (Excel, PowerShell, Notepad) cost the first document: json refuses it.
+                doc = _document(json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8")), source_id)
                 if doc.id in seen:
                     raise ValueError(f"id {doc.extra['import_id']!r} appears twice in this file")
             except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError

@@ -60,3 +60,16 @@ def test_cli_import_exit_code_and_messages(tmp_path) -> None:
     assert "line 2:" in out.stderr and "new 1" in out.stdout and "skipped 1" in out.stdout
     bad = subprocess.run([*cmd[:-2], "--source", "BAD"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_byte_order_mark_and_windows_line_ends_cost_no_line(tmp_path) -> None:
+    """Excel and PowerShell write UTF-8 with a byte-order mark: the first line was refused ("Unexpected UTF-8 BOM
+    (decode using utf-8-sig)") and its document lost. A BOM later in the file is still an error of its line."""
+    f = tmp_path / "bom.jsonl"
+    first, second = {"id": "1", "text": "Première ligne, écrite par Excel."}, {"id": "2", "text": "Second line."}
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps(first).encode() + b"\r\n" + json.dumps(second).encode() + b"\r\n"
+                  + b"\xef\xbb\xbf" + json.dumps({"id": "3", "text": "x"}).encode() + b"\r\n")
+    store = Store(tmp_path / "s.db")
+    report = import_jsonl(store, f, "excel")
+    assert (report.new, report.skipped) == (2, 1) and report.errors[0].startswith("line 3:")
+    assert store.document(document_id("excel", "1"))["text"] == first["text"]
