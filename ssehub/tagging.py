@@ -25,7 +25,7 @@ def _inputs(text: str | None, jsonl: Path | None) -> Iterator[tuple[Any, str | N
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8"))
+                obj = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))  # a BOM (Excel) costs no line
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
                     raise ValueError("a line must be an object with a non-empty string field 'text'")
                 obj["text"].encode("utf-8")  # a lone surrogate escape ("\ud800") is this line's error, not a traceback

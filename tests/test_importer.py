@@ -73,3 +73,12 @@ def test_a_byte_order_mark_and_windows_line_ends_cost_no_line(tmp_path) -> None:
     report = import_jsonl(store, f, "excel")
     assert (report.new, report.skipped) == (2, 1) and report.errors[0].startswith("line 3:")
     assert store.document(document_id("excel", "1"))["text"] == first["text"]
+
+
+def test_tag_jsonl_reads_a_first_line_behind_a_byte_order_mark(tmp_path) -> None:
+    """`ssehub tag --jsonl` refused the first line of a file with a BOM as `ssehub import` did."""
+    from ssehub.tagging import _inputs
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": 1, "text": "women cooperative"}\r\n{"id": 2, "text": "fair trade"}\r\n')
+    assert [(i, t) for i, t, _ in _inputs(None, path)] == [(1, "women cooperative"), (2, "fair trade")]
