@@ -49,9 +49,11 @@ _EN_STOP = frozenset(["the", "of", "and", "to", "in", "is", "are", "for", "that"
                       "as", "be", "which", "all", "at", "or", "an", "its", "their", "other", "such", "into", "per"])
 # Extra French/Spanish words that carry no topic (beyond the language guesser's function words).
 _SKIP = {"fr": frozenset(["les", "leur", "leurs", "ses", "son", "sa", "cette", "cet", "tout", "tous", "toutes", "toute", "ainsi",
-                          "notamment", "entre", "afin", "ou", "en", "se", "ne", "pas", "plus", "ils", "elles", "il", "elle"]),
+                          "notamment", "entre", "afin", "ou", "en", "se", "ne", "pas", "plus", "ils", "elles", "il", "elle", "ici",
+                          "dont"]),
          "es": frozenset(["todo", "todos", "todas", "toda", "entre", "este", "esta", "estos", "estas", "sobre", "o", "su",
-                          "sus", "lo", "le", "les", "más", "mas", "no", "ni", "así", "particular"])}
+                          "sus", "lo", "le", "les", "más", "mas", "no", "ni", "así", "particular", "aquí", "cuyo", "cuya",
+                          "cuyos", "cuyas"])}
 # Suffix rewrites that turn Latinate French/Spanish words into English ones (policy vocabulary is mostly Latinate).
 # Each candidate is kept only if it is a known English word; the first that is wins.
 _SUFFIXES = {
@@ -213,6 +215,26 @@ PHRASES = {
            ("moneda", "local"): "local currency", ("monedas", "locales"): "local currencies",
            ("circuitos", "cortos"): "short supply chains"},
 }
+# Idioms of French/Spanish policy prose whose words gloss one by one into noise ("hacer frente" -> "monitor front",
+# "pots-de-vin" -> "pots vin", "en matière de" -> "eliminating"): their English, or "" for a phrase that carries no
+# topic. Written from the languages' common usage, like PHRASES; keys are accent-folded words of two letters or more.
+IDIOMS = {
+    "fr": {("en", "matiere", "de"): "", ("pots", "de", "vin"): "bribes", ("tirer", "parti"): "leverage",
+           ("mettre", "fin"): "end", ("faire", "face"): "address", ("lutter", "contre"): "combat",
+           ("faire", "en", "sorte"): "ensure", ("echelle", "mondiale"): "global"},
+    "es": {("en", "materia", "de"): "", ("llevar", "cabo"): "carry out", ("poner", "fin"): "end",
+           ("hacer", "frente"): "address", ("poner", "en", "practica"): "implement", ("luchar", "contra"): "combat",
+           ("con", "miras"): "", ("escala", "mundial"): "global"},
+}
+PHRASE_WORDS = 3  # the longest key of PHRASES and IDIOMS
+
+
+def phrase_at(words: Sequence[str], i: int, phrases: dict[tuple[str, ...], str]) -> int:
+    """How many words of the longest phrase starting at words[i] (0: none)."""
+    for n in range(min(PHRASE_WORDS, len(words) - i), 1, -1):
+        if tuple(words[i : i + n]) in phrases:
+            return n
+    return 0
 
 
 class Glosser:
@@ -315,15 +337,15 @@ class Glosser:
             return [], []
         ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
         ss = stems(text, lang)
-        phrases = PHRASES.get(lang, {})
+        phrases = {**PHRASES.get(lang, {}), **IDIOMS.get(lang, {})}
+        folded = [fold(w) for w in ws]
         out: list[str | None] = []
         unknown: list[tuple[int, str]] = []
         i = 0
         while i < len(ws):
-            en = phrases.get((fold(ws[i]), fold(ws[i + 1]))) if i + 1 < len(ws) else None
-            if en:
-                out.append(en)
-                i += 2
+            if n := phrase_at(folded, i, phrases):
+                out.append(phrases[tuple(folded[i : i + n])] or None)
+                i += n
                 continue
             en = self.word(ws[i], ss[i], lang)
             if en is None and self.lookup is not None and self._unknown(ws[i], ss[i], lang):

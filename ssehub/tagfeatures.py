@@ -20,6 +20,9 @@ _FUNCTION_WORDS = {
     "fr": frozenset(["le", "la", "les", "des", "du", "de", "et", "est", "une", "un", "dans", "pour", "que", "qui", "sur", "par", "au", "aux", "ces", "sont", "avec"]),
     "es": frozenset(["el", "la", "los", "las", "del", "de", "y", "es", "una", "un", "en", "para", "que", "por", "con", "se", "al", "su", "sus", "son", "como"]),
 }
+# Letters one of French and Spanish writes and the other does not: "De aquí a 2030, duplicar la tasa mundial de mejora
+# de la eficiencia energética" has only function words both languages share, and was read as French.
+_LETTERS = {"fr": frozenset("àâèêëîïôûùçœ"), "es": frozenset("áíóúñ¿¡")}
 _WORD = re.compile(r"[^\W\d_]{2,}")
 EMBEDDING = ["sim_max", "sim_top3", "sim_title", "sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
 LEXICAL = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
@@ -33,7 +36,11 @@ def language(text: str) -> str:
         return "other"
     shares = {lang: sum(w in fw for w in ws) / len(ws) for lang, fw in _FUNCTION_WORDS.items()}
     best = max(shares, key=lambda k: shares[k])
-    return best if shares[best] >= 0.08 else "other"
+    if shares[best] < 0.08:
+        return "other"
+    if best == "fr" and shares["es"] == shares["fr"]:  # only words both share ("de", "la", "que"): the letters decide
+        return max(("fr", "es"), key=lambda lang: sum(c in _LETTERS[lang] for c in unicodedata.normalize("NFC", text.lower())))
+    return best
 
 
 @cache

@@ -54,6 +54,18 @@ def test_two_word_sse_terms_gloss_as_the_english_term() -> None:
         g.gloss("comercio justo y economía solidaria", "es")
     assert "fair" not in g.gloss("le commerce de détail reste équitable", "fr").split()
 
+
+def test_idioms_gloss_as_their_english_or_as_nothing() -> None:
+    """Idioms glossed word by word were noise ("hacer frente" -> "monitor front", "en matière de" -> "eliminating",
+    "D'ici à 2030" -> "including"); the longest idiom at a position wins, and its words alone still gloss as words."""
+    g = default_glosser()
+    assert g.gloss("D'ici à 2030, réduire nettement la corruption et les pots-de-vin en matière de santé", "fr").split() == \
+        ["reduce", "substantially", "corruption", "bribes", "health"]
+    assert g.gloss("De aquí a 2030, hacer frente a la pobreza y llevar a cabo", "es").split() == \
+        ["address", "poverty", "carry", "out"]
+    assert g.gloss("poner en práctica", "es") == "implement" and g.gloss("poner fin", "es") == "end"
+    assert g.gloss("la santé", "fr") == "health" and "address" not in g.gloss("frente", "es")
+
 def test_a_cognate_or_an_e5_neighbour_picks_among_the_aligned_partners() -> None:
     """Co-occurrence alone put "safely" before "security" for "sécurité"; the cognate and the e5 neighbour know better,
     but only among partners the alignment found, and not far below the best one."""
