@@ -3,18 +3,22 @@
 The API never imports the harvester (stage packages stay apart) and Scrapy's reactor cannot restart in one
 process, so each request runs `python -m ssehub harvest` as a child process. Its request is a run of kind
 `harvest-request` (the id the API hands out); the harvester opens one `harvest` run per source right after it,
-and updates their counts every 2 s. Only one harvest runs at a time: two would fetch the same sites twice.
+and updates their counts every 2 s. Only one harvest runs at a time: two would fetch the same sites twice. "At a
+time" spans every worker process of `ssehub serve --workers N`: the process that starts a harvest holds an exclusive
+lock on a file beside the store until the harvest ends (with two workers, two requests at once both started, and one
+ended as a "failed" run; the `running` answer depended on which worker answered).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ssehub.settings import Settings
 from ssehub.store import Store
@@ -45,35 +49,73 @@ class Harvests:
         self.settings = settings
         self.store = store
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._held: dict[int, IO[bytes]] = {}  # run id -> the open lock file, held while its harvest runs
         self._followers: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._lock_path = settings.store_path.with_name(settings.store_path.name + ".harvest-request.lock")
         self._mark_orphans()
 
     def _mark_orphans(self) -> None:
-        """Requests left 'running' by a server that stopped meanwhile can no longer finish."""
-        for run in self.store.runs(limit=200):
-            if run["kind"] == REQUEST_KIND and run["status"] == "running":
-                self.store.update_run(run["id"], run["counts"], "interrupted")
+        """Requests left 'running' by a server that stopped meanwhile can no longer finish; while another worker
+        holds the lock, one of them is its harvest, so they wait for the next start."""
+        try:
+            handle = self._try_lock()
+        except OSError as exc:  # a read-only data folder: searches may still be served
+            log.warning("harvest requests cannot be locked (%s): old requests are left as they are", exc)
+            return
+        if handle is None:
+            return
+        with handle:
+            for run in self.store.runs(limit=200):
+                if run["kind"] == REQUEST_KIND and run["status"] == "running":
+                    self.store.update_run(run["id"], run["counts"], "interrupted")
+
+    def _try_lock(self) -> IO[bytes] | None:
+        """The request lock, open and held (closing the file releases it), or None when another process holds it."""
+        handle = open(self._lock_path, "ab")  # noqa: SIM115 - returned open: the lock lasts as long as the file
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return handle
+
+    def _elsewhere(self) -> int | None:
+        """Id of a harvest request another worker process is running (its lock is held), or None."""
+        handle = self._try_lock()
+        if handle is not None:
+            handle.close()
+            return None
+        return next((r["id"] for r in self.store.runs(limit=50) if r["kind"] == REQUEST_KIND and r["status"] == "running"), None)
 
     def running(self) -> int | None:
-        """Id of the harvest request in progress, or None."""
+        """Id of the harvest request in progress, in this worker process or another, or None."""
         with self._lock:
-            return next((rid for rid, p in self._procs.items() if p.poll() is None), None)
+            mine = next((rid for rid, p in self._procs.items() if p.poll() is None), None)
+            return mine if mine is not None else self._elsewhere()
 
     def start(self, source_ids: list[str]) -> int:
         """Start `ssehub harvest [ids]`; returns the request's run id. HarvestBusy when one is running."""
         with self._lock:
             busy = next((rid for rid, p in self._procs.items() if p.poll() is None), None)
-            if busy is not None:
-                raise HarvestBusy(f"harvest {busy} is still running; wait for it or watch /api/harvest/runs/{busy}")
+            handle = self._try_lock() if busy is None else None
+            if handle is None:
+                busy = busy if busy is not None else self._elsewhere()
+                what = f"harvest {busy} is still running" if busy is not None else "another harvest is starting"
+                raise HarvestBusy(f"{what}; wait for it or watch /api/harvest/runs" + (f"/{busy}" if busy else ""))
             run_id = self.store.start_run(source_ids, kind=REQUEST_KIND)
+            self._held[run_id] = handle
             log_path = self.settings.data_dir / "logs" / f"harvest-{run_id}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
                    "--sources", str(self.settings.sources), "harvest", *source_ids]
-            with open(log_path, "wb") as err:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                        env=child_env(self.settings))
+            try:
+                with open(log_path, "wb") as err:
+                    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                            env=child_env(self.settings))
+            except BaseException:
+                self._held.pop(run_id).close()
+                raise
             self._procs[run_id] = proc
         log.info("harvest %s started (pid %s): %s", run_id, proc.pid, " ".join(source_ids) or "all enabled sources")
         follower = threading.Thread(target=self._follow, args=(run_id, proc, log_path), name=f"harvest-{run_id}", daemon=True)
@@ -95,6 +137,9 @@ class Harvests:
             log.info("harvest %s ended: %s (exit code %s)", run_id, status, code)
         except Exception:  # the store may be closed when the server stops mid-harvest
             log.exception("could not record the end of harvest %s", run_id)
+        finally:
+            with self._lock:
+                self._held.pop(run_id).close()  # after the status is written: the next request may start
 
     def view(self, run_id: int) -> dict[str, Any]:
         """A run with counts and errors; a request's counts add up its per-source runs, listed under `runs`."""

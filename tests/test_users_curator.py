@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import make_search_corpus
+from conftest import copy_fixture_sites, make_search_corpus
 from test_reliability_crash import cli, hashing_env
 from test_reliability_serving import free_port
+
+from ssehub.demo.server import SiteGroup
 
 pytestmark = pytest.mark.timeout(120)
 KEY = "users-curator-key"
@@ -72,3 +74,34 @@ def test_sources_added_at_once_on_two_workers_are_all_kept(tmp_path: Path) -> No
     assert sorted(in_file) == sorted(f"src_{i}" for i in range(30))
     assert "# the curator's comment" in sources.read_text()
     assert {s["id"] for s in listed["sources"] if s["in_file"]} == set(in_file) and not listed["problems"]
+
+
+def test_one_harvest_at_a_time_across_worker_processes(tmp_path: Path) -> None:
+    """Each worker kept its own "is a harvest running" check: with two workers, two requests at once both started a
+    harvest (the second then ended "failed", its source being busy) and `running` named whichever the answering
+    worker had started. Now one request starts it, the others are 409 naming it, and every worker reports it."""
+    make_search_corpus(tmp_path / "data", index=False).store.close()
+    group = SiteGroup({"feed": copy_fixture_sites(tmp_path / "sites") / "feed"})
+    urls = group.start()
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - id: news\n    kind: feed\n    url: {urls['feed']}/rss.xml\n    delay: 0.1\n")
+    headers = {"Authorization": f"Bearer {KEY}"}
+    try:
+        with served(tmp_path / "data", sources, workers=2) as base, ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: httpx.post(f"{base}/api/harvest", json={}, headers=headers, timeout=30), range(6)))
+            started = [a.json()["run_id"] for a in answers if a.status_code == 202]
+            assert len(started) == 1 and sorted(a.status_code for a in answers) == [202] + [409] * 5
+            busy = [a.json()["detail"] for a in answers if a.status_code == 409]
+            assert all(f"harvest {started[0]} is still running" in d or "another harvest is starting" in d for d in busy)
+            seen = {httpx.get(f"{base}/api/harvest/runs", headers=headers, timeout=30).json()["running"] for _ in range(8)}
+            deadline = time.monotonic() + 90
+            while (run := httpx.get(f"{base}/api/harvest/runs/{started[0]}", headers=headers, timeout=30).json())["status"] == "running":
+                assert time.monotonic() < deadline, "the harvest did not finish"
+                time.sleep(0.3)
+            after = httpx.post(f"{base}/api/harvest", json={}, headers=headers, timeout=30)
+            after_id = after.json().get("run_id")
+    finally:
+        group.close()
+    assert seen == {started[0]}  # every worker names the running request while it runs (it takes seconds)
+    assert run["status"] == "finished" and run["counts"]["new"] > 0
+    assert after.status_code == 202 and after_id > started[0]  # the lock is free once the harvest has ended
