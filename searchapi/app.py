@@ -146,9 +146,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     errors.install(app)
+    app.add_middleware(errors.JsonBodyLimit, max_body_size=MAX_BODY_BYTES)  # innermost: bodies are read by routes only
     # Middleware added last runs first: CORS (so even a 401 or 429 is readable cross-origin), then the rate limit,
     # then the curator guard (before any body is parsed), then the answers of repeated searches.
     app.add_middleware(ResponseCache, stamp=search_stamp, paths=CACHED_PATHS)

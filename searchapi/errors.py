@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ssehub.errors import IndexNotBuilt, NotFound, SsehubError, StoreError
 
@@ -45,6 +47,35 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug: log it with the traceback, answer a JSON 500 without internals."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+class JsonBodyLimit:
+    """Starlette's request body limit, answering its 413 in the one error shape: it sent the plain text "Content Too
+    Large", which a client reading `detail` from every 4xx cannot parse."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.limit = RequestBodyLimitMiddleware(app, max_body_size)
+        self.body = json.dumps({"detail": f"request body over {max_body_size} bytes: send less (a text to tag can be "
+                                          "split into parts, or tagged from a file with `ssehub tag --jsonl`)"}).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass everything through, except the limit's own 413, whose start and body are replaced."""
+        if scope["type"] != "http":
+            await self.limit(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_json(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replacing = True
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode())]
+                message = {**message, "headers": headers}
+            elif replacing and message["type"] == "http.response.body":
+                message = {"type": "http.response.body", "body": self.body}
+            await send(message)
+
+        await self.limit(scope, receive, send_json)
 
 
 def install(app: FastAPI) -> None:

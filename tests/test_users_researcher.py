@@ -125,3 +125,20 @@ def test_a_document_out_of_the_public_api_is_404_on_every_document_path(client: 
         r = client.get(path)
         assert r.status_code == 404 and r.json() == {"detail": f"no document {doc_id!r}"}, path
     assert client.get("/api/documents/coop-1/similar").json()["results"]
+
+
+def test_a_body_past_the_limit_is_413_in_the_error_shape(client: TestClient) -> None:
+    """The 413 was the plain text "Content Too Large": a script reading `detail` from every 4xx failed on it."""
+    from searchapi.app import MAX_BODY_BYTES
+
+    big = json.dumps({"text": "cooperative " * (MAX_BODY_BYTES // 12 + 10)})
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536].encode()
+
+    for body in (big, chunks()):  # with a Content-Length, and chunked without one
+        r = client.post("/api/tag", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.headers["content-type"] == "application/json"
+        assert f"over {MAX_BODY_BYTES} bytes" in r.json()["detail"]
+    assert client.post("/api/tag", json={"text": "women cooperatives"}).status_code == 200
