@@ -324,7 +324,7 @@ def check(ctx: click.Context) -> None:
         click.echo(p, err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"{_settings(ctx).sources}: {count} sources, all valid")
+    click.echo(f"{_settings(ctx).sources}: {count} source{'' if count == 1 else 's'}, all valid")
 
 
 @cli.command()

@@ -142,3 +142,10 @@ def test_a_body_past_the_limit_is_413_in_the_error_shape(client: TestClient) -> 
         assert r.status_code == 413 and r.headers["content-type"] == "application/json"
         assert f"over {MAX_BODY_BYTES} bytes" in r.json()["detail"]
     assert client.post("/api/tag", json={"text": "women cooperatives"}).status_code == 200
+
+
+def test_goal_names_in_a_language_code_of_any_case(client: TestClient) -> None:
+    """`/api/sdgs?lang=FR` was a 422 while `lang=FR` filters a search."""
+    fr = client.get("/api/sdgs", params={"lang": "fr"}).json()
+    assert client.get("/api/sdgs", params={"lang": "FR"}).json() == fr and fr[0]["short"] == "Pas de pauvreté"
+    assert client.get("/api/sdgs", params={"lang": "xx"}).status_code == 422

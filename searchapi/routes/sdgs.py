@@ -17,13 +17,13 @@ router = APIRouter(tags=["sdgs"])
 @router.get("/api/sdgs", responses=json_example(SDGS))
 def sdgs(
     store: Annotated[Store, Depends(get_store)],
-    lang: Annotated[str, Query(pattern=f"^({'|'.join(LANGS)})$", description="Language of short names and titles")] = "en",
+    lang: Annotated[str, Query(pattern=f"(?i)^({'|'.join(LANGS)})$", description="Language of short names and titles")] = "en",
 ) -> list[dict[str, Any]]:
     """The 17 goals with official colours and the number of searchable documents tagged with each."""
     counts = store.sdg_counts()
     return [
         {"sdg": g.sdg, "short": g.short, "title": g.title, "colour": g.colour, "documents": counts.get(g.sdg, 0)}
-        for g in goals(lang)
+        for g in goals(lang.lower())  # language codes are case-insensitive, as the search filters' are
     ]
 
 
