@@ -328,6 +328,21 @@ def test_search_page_with_a_slow_or_failing_api_and_the_keyboard(site: Site, pag
     expect(page.locator("#doc-title")).to_have_text("This document cannot be shown: the server answered 503 Service Unavailable")
 
 
+def test_admin_document_search_says_why_it_failed(site: Site, page: Any) -> None:
+    """A curator's document search answered "No document found." when the search itself failed (no index yet)."""
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/admin")
+    page.fill("#key", KEY)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#desk")).to_be_visible()
+    page.route("**/api/search?**", lambda route: route.fulfill(
+        status=409, content_type="application/json", body='{"detail": "no search index yet: run `ssehub index`"}'))
+    page.fill("#doc-query", "worker cooperatives")
+    page.press("#doc-query", "Enter")
+    expect(page.locator("#notice")).to_have_text("Search failed: no search index yet: run `ssehub index`")
+
+
 def test_widget_with_a_slow_api_and_the_keyboard(site: Site, page: Any) -> None:
     """The widget drew whichever answer came last, and a chip pressed from the keyboard lost focus to the host page."""
     from playwright.sync_api import expect

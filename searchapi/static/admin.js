@@ -230,7 +230,10 @@ async function findDocuments(event) {
   if (/^[A-Za-z0-9_:-]+$/.test(q) && !q.includes(" ")) {
     try { await openDocument(q); return; } catch (err) { /* not an id: search for the words */ }
   }
-  const body = await (await fetch(`/api/search?${new URLSearchParams({ q, limit: 10 })}`)).json();
+  let body;
+  try { // an error (no index yet, say) is said as such, not as "No document found."
+    body = await api("GET", `/api/search?${new URLSearchParams({ q, limit: 10 })}`);
+  } catch (err) { notice(`Search failed: ${err.message}`, false); return; }
   $("doc-hits").replaceChildren(...(body.results || []).map((h) =>
     el("li", {}, button(h.title || h.id, () => openDocument(h.id)), el("span", { class: "muted", text: ` ${h.id}` }))));
   if (!(body.results || []).length) notice("No document found.", false);
