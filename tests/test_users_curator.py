@@ -2,55 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from conftest import copy_fixture_sites, make_search_corpus
-from test_reliability_crash import cli, hashing_env
-from test_reliability_serving import free_port
+from test_reliability_serving import KEY, live_server
 
 from ssehub.demo.server import SiteGroup
 
 pytestmark = pytest.mark.timeout(120)
-KEY = "users-curator-key"
 
 
-@contextmanager
-def served(data: Path, sources: Path, workers: int) -> Iterator[str]:
-    """`ssehub serve --workers N` on a free loopback port; yields its base URL, stops it after."""
-    port = free_port()
-    log = (data.parent / "server.log").open("w")
-    env = {**hashing_env(), "SSEHUB_CURATOR_KEYS": KEY, "SSEHUB_RATE_LIMIT": "0"}
-    args = cli(data, "--sources", str(sources), "serve", "--port", str(port), "--workers", str(workers))
-    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (data.parent / "server.log").read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+def served(data: Path, sources: Path, workers: int) -> AbstractContextManager[str]:
+    """`ssehub serve` with N worker processes (SSEHUB_WORKERS) on a free loopback port; yields its base URL."""
+    return live_server(data, sources, env={"SSEHUB_WORKERS": str(workers), "SSEHUB_RATE_LIMIT": "0"})
 
 
 def test_sources_added_at_once_on_two_workers_are_all_kept(tmp_path: Path) -> None:
