@@ -15,7 +15,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ssehub.errors import SsehubError
+from ssehub.errors import ConfigError, SsehubError
 from ssehub.settings import Settings
 
 log = logging.getLogger("ssehub")
@@ -188,6 +188,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     host, port = host or settings.host, settings.port if port is None else port
     if not 0 <= port <= 65535:
         raise click.UsageError(f"port {port} (SSEHUB_PORT) is not in 0-65535")
+    _check_listen(host, port)
     click.echo(f"serving http://{host}:{port}/ (API under /api, Ctrl-C stops)", err=True)
     # Idle client connections are kept 75 s (nginx's default) instead of uvicorn's 5, so a client slowed by load does
     # not send its next request into a connection the server is closing (suspected cause of ReadErrors in bench/load.py).
@@ -200,6 +201,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     # uvicorn kills a worker that misses a 5-s health ping; a busy worker on a loaded 2-core machine can miss it and be
     # killed mid-request, so it gets a minute.
     uvicorn.run("searchapi.app:app_from_environment", factory=True, workers=workers, timeout_worker_healthcheck=60, **options)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """ConfigError unless the address can be listened on: a port in use was found only by uvicorn, after "serving
+    http://..." was printed, as an `ERROR: [Errno 98]` line and exit code 3."""
+    import errno
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: {exc.strerror}: give an address or name of this machine") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is in use: stop the server listening there or pass another "
+                                  "--port (SSEHUB_PORT)") from None
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): check --host (SSEHUB_HOST)") from None
 
 
 @cli.command(name="import")
@@ -355,6 +377,8 @@ def demo(ctx: click.Context, port: int | None, no_serve: bool) -> None:
     from ssehub.demo.run import run_demo
 
     settings = _settings(ctx)
+    if not no_serve:
+        _check_listen(settings.host, port or settings.port)  # before a minute of harvesting and indexing, not after
     run_demo(settings, port or settings.port, serve=not no_serve)
 
 

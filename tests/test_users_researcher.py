@@ -149,3 +149,19 @@ def test_goal_names_in_a_language_code_of_any_case(client: TestClient) -> None:
     fr = client.get("/api/sdgs", params={"lang": "fr"}).json()
     assert client.get("/api/sdgs", params={"lang": "FR"}).json() == fr and fr[0]["short"] == "Pas de pauvreté"
     assert client.get("/api/sdgs", params={"lang": "xx"}).status_code == 422
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"]])
+def test_a_port_in_use_is_one_line_before_any_work(tmp_path, command: list[str]) -> None:
+    """`ssehub serve` on a taken port printed "serving http://..." and then uvicorn's "ERROR: [Errno 98]", exit 3;
+    `ssehub demo` found out only after harvesting and indexing."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--data", str(tmp_path / "data"), *command, "--port", str(port)])
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: stop the server listening there or pass another --port (SSEHUB_PORT)"]
+    assert not (tmp_path / "data").exists()  # nothing was harvested or created
