@@ -7,7 +7,8 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,29 @@ def index(ctx: click.Context, rebuild: bool) -> None:
 
     settings = _settings(ctx)
     _require_store(settings)
-    report = run_index(settings, rebuild=rebuild, progress=sys.stderr.isatty())
-    saved = prebuild_keyword(settings)
+    with _one_index_run(settings):
+        report = run_index(settings, rebuild=rebuild, progress=sys.stderr.isatty())
+        saved = prebuild_keyword(settings)
     if saved:
         report["keyword_engine_chunks"] = saved
     click.echo("indexed: " + ", ".join(f"{k} {v}" for k, v in report.items()))
+
+
+@contextmanager
+def _one_index_run(settings: Settings) -> Iterator[None]:
+    """Hold the data folder's index lock, waiting for another `ssehub index` to finish first: two at once (a cron job
+    and a curator, say) each chunked, embedded and tagged the same new documents (60 documents: 120 passages embedded
+    twice, both runs exit 0). The second now indexes only what the first left."""
+    import fcntl
+
+    with open(settings.store_path.with_name(settings.store_path.name + ".index.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"waiting for another `ssehub index` on {settings.data_dir} to finish; "
+                       "this run then indexes what it left", err=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock, also when the process is killed
 
 
 def prebuild_keyword(settings: Settings) -> int:

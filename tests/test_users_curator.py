@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -11,6 +13,7 @@ import httpx
 import pytest
 import yaml
 from conftest import copy_fixture_sites, make_search_corpus
+from test_reliability_crash import cli, hashing_env
 from test_reliability_serving import KEY, live_server
 
 from ssehub.demo.server import SiteGroup
@@ -75,3 +78,20 @@ def test_one_harvest_at_a_time_across_worker_processes(tmp_path: Path) -> None:
     assert seen == {started[0]}  # every worker names the running request while it runs (it takes seconds)
     assert run["status"] == "finished" and run["counts"]["new"] > 0
     assert after.status_code == 202 and after_id > started[0]  # the lock is free once the harvest has ended
+
+
+def test_a_second_index_run_waits_for_the_first(tmp_path: Path) -> None:
+    """Two `ssehub index` at once each embedded and tagged the same new documents (both exit 0, twice the work). A
+    second run now says it waits, and indexes once the first has finished."""
+    data = tmp_path / "data"
+    make_search_corpus(data, index=False).store.close()
+    with open(data / "ssehub.db.index.lock", "a") as first:  # as a running `ssehub index` holds it
+        fcntl.flock(first, fcntl.LOCK_EX)
+        proc = subprocess.Popen(cli(data, "index"), env=hashing_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = proc.stderr.readline()
+        assert said.startswith(f"waiting for another `ssehub index` on {data} to finish"), said
+        time.sleep(0.5)
+        assert proc.poll() is None and not (data / "index" / "manifest.json").exists()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.startswith("indexed: "), err
+    assert (data / "index" / "manifest.json").exists()
