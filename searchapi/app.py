@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -21,7 +22,7 @@ from searchapi.harvests import Harvests
 from searchapi.ratelimit import RateLimit
 from searchapi.routes import curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
-from searchapi.search import Searcher
+from searchapi.search import SEARCHES_AT_ONCE, Searcher
 from ssehub.ann import MANIFEST_FILE
 from ssehub.embed import Embedder, load_embedder
 from ssehub.pages import keep_freed_memory, read_ahead
@@ -123,6 +124,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         searcher = Searcher(store, embedder if embedder is not None else (lambda: load_embedder(settings)), settings.index_dir)
         app.state.settings, app.state.store, app.state.searcher, app.state.tagger = settings, store, searcher, None
         app.state.harvests = Harvests(settings, store)
+        app.state.search_limiter = anyio.CapacityLimiter(SEARCHES_AT_ONCE)  # searchapi/deps.py run_search
         stop = threading.Event()
         warm = threading.Thread(target=_warm, args=(searcher, stop), name="ssehub-warm", daemon=True)
         warm.start()

@@ -117,3 +117,37 @@ def test_at_most_searches_at_once_run_together(search_corpus: SearchCorpus, monk
         answers = list(pool.map(lambda _: searcher.search("cooperatives women", mode="keyword"), range(48)))
     assert answers == [expected] * 48
     assert most[0] == search_module.SEARCHES_AT_ONCE
+
+
+def test_the_api_parks_no_thread_at_the_search_door(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """24 concurrent /api/search requests: at most SEARCHES_AT_ONCE of them ever reach Searcher.search (the rest wait in
+    the event loop, not as threads parked on its semaphore), and each gets the answer it gets alone."""
+    from fastapi.testclient import TestClient
+
+    from searchapi.app import create_app
+
+    entered, most = [0], [0]
+    lock = threading.Lock()
+    search = Searcher.search
+
+    def counted(self: Searcher, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            entered[0] += 1
+            most[0] = max(most[0], entered[0])
+        try:
+            threading.Event().wait(0.02)  # long enough for the others to pile up
+            return search(self, *args, **kwargs)
+        finally:
+            with lock:
+                entered[0] -= 1
+
+    with TestClient(create_app(search_corpus.settings, embedder=search_corpus.embedder)) as client:
+        params = [{"q": QUERIES[i % 4], "mode": "keyword", "limit": 1 + i // 4} for i in range(48)]  # none replayed
+        searcher = client.app.state.searcher
+        alone = [searcher.search(p["q"], mode="keyword", limit=p["limit"]) for p in params]
+        monkeypatch.setattr(Searcher, "search", counted)
+        with ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(lambda p: client.get("/api/search", params=p), params))
+    assert [a.status_code for a in answers] == [200] * 48
+    assert [a.json() for a in answers] == alone
+    assert most[0] == search_module.SEARCHES_AT_ONCE
