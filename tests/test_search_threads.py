@@ -92,26 +92,32 @@ def test_concurrent_searches_answer_as_sequential_ones(search_corpus: SearchCorp
     assert concurrent == sequential * 3
 
 
-def test_at_most_searches_at_once_run_together(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
-    """16 threads searching at once: never more than SEARCHES_AT_ONCE inside a search (the rest wait, using no CPU),
-    every one answered as alone."""
-    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
-    expected = searcher.search("cooperatives women", mode="keyword")
+def counting_inside(method):  # type: ignore[no-untyped-def]
+    """`method` wrapped to count the calls inside it at once, each held long enough for the others to pile up at the
+    door; the wrapper and a list holding the most seen together."""
     inside, most = [0], [0]
     lock = threading.Lock()
-    search = Searcher._search
 
     def counted(self: Searcher, *args, **kwargs):  # type: ignore[no-untyped-def]
         with lock:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
         try:
-            threading.Event().wait(0.02)  # long enough for the others to pile up at the door
-            return search(self, *args, **kwargs)
+            threading.Event().wait(0.02)
+            return method(self, *args, **kwargs)
         finally:
             with lock:
                 inside[0] -= 1
 
+    return counted, most
+
+
+def test_at_most_searches_at_once_run_together(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 threads searching at once: never more than SEARCHES_AT_ONCE inside a search (the rest wait, using no CPU),
+    every one answered as alone."""
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    expected = searcher.search("cooperatives women", mode="keyword")
+    counted, most = counting_inside(Searcher._search)
     monkeypatch.setattr(Searcher, "_search", counted)
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda _: searcher.search("cooperatives women", mode="keyword"), range(48)))
@@ -126,21 +132,7 @@ def test_the_api_parks_no_thread_at_the_search_door(search_corpus: SearchCorpus,
 
     from searchapi.app import create_app
 
-    entered, most = [0], [0]
-    lock = threading.Lock()
-    search = Searcher.search
-
-    def counted(self: Searcher, *args, **kwargs):  # type: ignore[no-untyped-def]
-        with lock:
-            entered[0] += 1
-            most[0] = max(most[0], entered[0])
-        try:
-            threading.Event().wait(0.02)  # long enough for the others to pile up
-            return search(self, *args, **kwargs)
-        finally:
-            with lock:
-                entered[0] -= 1
-
+    counted, most = counting_inside(Searcher.search)
     with TestClient(create_app(search_corpus.settings, embedder=search_corpus.embedder)) as client:
         params = [{"q": QUERIES[i % 4], "mode": "keyword", "limit": 1 + i // 4} for i in range(48)]  # none replayed
         searcher = client.app.state.searcher
