@@ -20,7 +20,7 @@ from searchapi.cache import ResponseCache
 from searchapi.crosslingual import FILE as CROSSLINGUAL_FILE
 from searchapi.harvests import Harvests
 from searchapi.ratelimit import RateLimit
-from searchapi.routes import curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
+from searchapi.routes import apidocs, curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
 from searchapi.search import SEARCHES_AT_ONCE, Searcher
 from ssehub.ann import MANIFEST_FILE
@@ -148,6 +148,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs is routes/apidocs.py's, its scripts served here, not from a CDN
+        redoc_url=None,  # ReDoc's script asks redoc.ly for its logo
     )
     errors.install(app)
     app.add_middleware(errors.JsonBodyLimit, max_body_size=MAX_BODY_BYTES)  # innermost: bodies are read by routes only
@@ -164,7 +166,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
             expose_headers=["Retry-After", "X-Total-Count", "Content-Disposition"], max_age=600,
         )
-    for module in (search, export, documents, curate, sdgs, feeds, tag, sources, harvest, health, pages):
+    for module in (search, export, documents, curate, sdgs, feeds, tag, sources, harvest, health, pages, apidocs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -368,3 +368,27 @@ def test_widget_with_a_slow_api_and_the_keyboard(site: Site, page: Any) -> None:
     page.keyboard.press("Enter")
     expect(chip).to_have_attribute("aria-pressed", "true")
     expect(chip).to_be_focused()
+
+
+def test_api_reference_pages_work_offline(site: Site, page: Any) -> None:
+    """/docs (linked from the search page) draws every endpoint with only this server's files: a request
+    to any other host fails, as it does on a hub server without outside access (FastAPI's pages used a CDN)."""
+    from playwright.sync_api import expect
+
+    elsewhere: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(site.base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(site.base + "/")
+    page.click("nav a[href='/docs']")
+    expect(page.locator(".swagger-ui .opblock-summary-path[data-path='/api/search']").first).to_be_visible()
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("ssehub")
+    page.locator(".opblock-summary-path[data-path='/api/search']").first.click()  # open it: parameters are listed
+    expect(page.locator(".swagger-ui .parameters-col_name").filter(has_text="year_from").first).to_be_visible()
+    assert not elsewhere, f"the reference pages asked other hosts: {elsewhere}"
