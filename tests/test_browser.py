@@ -392,3 +392,18 @@ def test_api_reference_pages_work_offline(site: Site, page: Any) -> None:
     page.locator(".opblock-summary-path[data-path='/api/search']").first.click()  # open it: parameters are listed
     expect(page.locator(".swagger-ui .parameters-col_name").filter(has_text="year_from").first).to_be_visible()
     assert not elsewhere, f"the reference pages asked other hosts: {elsewhere}"
+
+
+def test_widget_without_an_answer_says_so_and_tells_the_webmaster_why(site: Site, page: Any) -> None:
+    """No answer at all (the server down, or its SSEHUB_CORS_ORIGINS refusing the host page) showed only the
+    browser's "Failed to fetch"; the reader now reads that the service cannot be reached, the console names the fix."""
+    from playwright.sync_api import expect
+
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text) if message.type == "error" else None)
+    page.route(site.base + "/api/**", lambda route: route.abort())
+    page.goto(site.host_page)
+    status = page.locator("[data-ssehub-widget] .status")
+    expect(status).to_have_text("Search failed: the search service cannot be reached")
+    host_origin = site.host_page.split("/widget-host.html")[0]
+    assert any("SSEHUB_CORS_ORIGINS" in text and host_origin in text for text in logged), logged

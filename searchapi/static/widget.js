@@ -17,13 +17,15 @@
   const limit = Math.min(50, Math.max(1, parseInt(data.limit, 10) || 5));
   const LABELS = {
     en: { search: "Search", placeholder: "Search the SSE library", goals: "Goals", sources: "Sources", prev: "Previous",
-          next: "Next", none: "No documents match.", failed: "Search failed", found: (n) => `${n} document${n === 1 ? "" : "s"}`,
+          next: "Next", none: "No documents match.", failed: "Search failed", unreachable: "the search service cannot be reached", found: (n) => `${n} document${n === 1 ? "" : "s"}`,
           page: (p, n) => `Page ${p} of ${n}`, by: "SSE Hub" },
     fr: { search: "Rechercher", placeholder: "Chercher dans la bibliothèque ESS", goals: "Objectifs", sources: "Sources",
           prev: "Précédent", next: "Suivant", none: "Aucun document ne correspond.", failed: "La recherche a échoué",
+          unreachable: "le service de recherche est injoignable",
           found: (n) => `${n} document${n > 1 ? "s" : ""}`, page: (p, n) => `Page ${p} sur ${n}`, by: "SSE Hub" },
     es: { search: "Buscar", placeholder: "Buscar en la biblioteca de ESS", goals: "Objetivos", sources: "Fuentes",
           prev: "Anterior", next: "Siguiente", none: "Ningún documento coincide.", failed: "La búsqueda falló",
+          unreachable: "no se puede contactar el servicio de búsqueda",
           found: (n) => `${n} documento${n === 1 ? "" : "s"}`, page: (p, n) => `Página ${p} de ${n}`, by: "SSE Hub" },
   };
   const uiLang = LABELS[data.uiLang] ? data.uiLang : LABELS[preset.lang[0]] ? preset.lang[0] : "en";
@@ -176,7 +178,12 @@
       q(".next").disabled = !body.next_cursor;
       if (page === 0) facets(body.facets);
     } catch (err) {
-      if (ticket === latest) q(".status").textContent = `${t.failed}: ${err.message}`;
+      if (ticket !== latest) return;
+      if (err instanceof TypeError) {  // no answer at all: the server is down, or its CORS setting refuses this page
+        q(".status").textContent = `${t.failed}: ${t.unreachable}`;
+        console.error(`ssehub widget: no answer from ${endpoint} (${err.message}). If it is up, add this page's ` +
+                      `origin ${location.origin} to the server's SSEHUB_CORS_ORIGINS.`);
+      } else q(".status").textContent = `${t.failed}: ${err.message}`;
     }
   }
 
