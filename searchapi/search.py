@@ -70,8 +70,8 @@ DENSE_FLOORS = {"all-MiniLM-L6-v2": 0.25, "multilingual-e5-small": 0.80}
 DEFAULT_DENSE_FLOOR = 0.25
 HASHING_DENSE_FLOOR = 0.05
 HIT_FIELDS = ("id", "title", "url", "source", "lang", "published", "type", "authors", "sdgs")
-HELPERS = 4  # threads running the semantic half of hybrid searches beside their keyword half (shared by all searchers)
-_helpers = ThreadPoolExecutor(max_workers=HELPERS, thread_name_prefix="ssehub-semantic")
+HELPERS = 4  # threads running the keyword half of hybrid searches beside their semantic half (shared by all searchers)
+_helpers = ThreadPoolExecutor(max_workers=HELPERS, thread_name_prefix="ssehub-hybrid")
 # Searches running at once in a process (the others wait their turn, using no CPU): the cores plus one. With 32
 # clients a 1M server's threads contended (one worker reached ~1.45 of 2 cores). Unique hybrid searches at 1M, one
 # worker, 32 wrk clients, alternating runs (load 0.5-3.3): no cap 87.2 / 73.2 req/s (16.5 / 19.8 ms of server CPU a
@@ -340,8 +340,8 @@ class Searcher:
         return Ranking(ids, {d: round(fused[d], 4) for d in ids}, chunks)
 
     def _beside(self, half: Callable[..., T], *args: Any) -> Future[T] | None:
-        """The semantic half of a hybrid search started in a helper thread, to run while this one ranks by keyword (both
-        release the GIL in the model, FAISS and numpy), or None when every helper is busy: run it here, after the keyword
+        """One half of a hybrid search started in a helper thread, to run while this one computes the other (both
+        release the GIL in the model, FAISS and numpy), or None when every helper is busy: run it here, after the other
         half. The helper answers with this search's data version (Store.pinned_version).
 
         Running it here whenever other searches are in flight was tried (no hand-off under load): 100k, 32 clients,
@@ -369,13 +369,17 @@ class Searcher:
             return self._keyword_numbers(parsed, filters, constraint, catalog)
         if mode == "semantic":
             return self._semantic_numbers(parsed.text, filters, constraint, catalog)
-        semantic_half = self._beside(self._semantic_numbers, parsed.text, filters, constraint, catalog)
-        keyword = self._keyword_numbers(parsed, filters, constraint, catalog)
+        # The keyword half goes to a helper and the longer semantic half (query embedding, HNSW) runs here, so this
+        # thread seldom waits: a helper ending a half that was waited for woke this thread while holding Python's lock.
+        keyword_half = self._beside(self._keyword_numbers, parsed, filters, constraint, catalog)
         try:
-            semantic = (semantic_half.result() if semantic_half is not None
-                        else self._semantic_numbers(parsed.text, filters, constraint, catalog))
+            semantic = self._semantic_numbers(parsed.text, filters, constraint, catalog)
         except IndexNotBuilt as exc:
             log.debug("hybrid search falls back to keyword: %s", exc)
+            semantic = None
+        keyword = (keyword_half.result() if keyword_half is not None
+                   else self._keyword_numbers(parsed, filters, constraint, catalog))
+        if semantic is None:
             return keyword
         # fusion.convex of the keyword scores and fusion.minmax of the semantic ones, over the union of both sets
         assert keyword.scores is not None and semantic.scores is not None  # rankings by a score always have scores

@@ -143,3 +143,27 @@ def test_the_api_parks_no_thread_at_the_search_door(search_corpus: SearchCorpus,
     assert [a.status_code for a in answers] == [200] * 48
     assert [a.json() for a in answers] == alone
     assert most[0] == search_module.SEARCHES_AT_ONCE
+
+
+def test_a_hybrid_search_sends_its_keyword_half_to_a_helper(search_corpus: SearchCorpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shorter keyword half runs in a helper while the request's thread computes the semantic half (so that thread
+    seldom waits to be woken); with every helper busy both run in the request's thread. The answer is the same."""
+    searcher = Searcher(search_corpus.store, search_corpus.embedder, search_corpus.settings.index_dir)
+    expected = searcher.search("cooperatives women", mode="hybrid")
+    threads: dict[str, str] = {}
+    for half in ("_keyword_numbers", "_semantic_numbers"):
+        method = getattr(Searcher, half)
+
+        def recorded(self: Searcher, *args, _half=half, _method=method, **kwargs):  # type: ignore[no-untyped-def]
+            threads[_half] = threading.current_thread().name
+            return _method(self, *args, **kwargs)
+
+        monkeypatch.setattr(Searcher, half, recorded)
+    assert searcher.search("cooperatives women", mode="hybrid") == expected
+    assert threads["_keyword_numbers"].startswith("ssehub-hybrid")
+    assert threads["_semantic_numbers"] == threading.current_thread().name
+    monkeypatch.setattr(search_module, "_helper_slots", threading.BoundedSemaphore(1))
+    search_module._helper_slots.acquire()  # every helper busy
+    threads.clear()
+    assert searcher.search("cooperatives women", mode="hybrid") == expected
+    assert threads["_keyword_numbers"] == threads["_semantic_numbers"] == threading.current_thread().name
