@@ -20,9 +20,6 @@ _FUNCTION_WORDS = {
     "fr": frozenset(["le", "la", "les", "des", "du", "de", "et", "est", "une", "un", "dans", "pour", "que", "qui", "sur", "par", "au", "aux", "ces", "sont", "avec"]),
     "es": frozenset(["el", "la", "los", "las", "del", "de", "y", "es", "una", "un", "en", "para", "que", "por", "con", "se", "al", "su", "sus", "son", "como"]),
 }
-# Letters one of French and Spanish writes and the other does not: "De aquí a 2030, duplicar la tasa mundial de mejora
-# de la eficiencia energética" has only function words both languages share, and was read as French.
-_LETTERS = {"fr": frozenset("àâèêëîïôûùçœ"), "es": frozenset("áíóúñ¿¡")}
 _WORD = re.compile(r"[^\W\d_]{2,}")
 EMBEDDING = ["sim_max", "sim_top3", "sim_title", "sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
 LEXICAL = ["lex_max", "lex_top3", "lex_max_z", "lex_top3_z"]
@@ -38,9 +35,28 @@ def language(text: str) -> str:
     best = max(shares, key=lambda k: shares[k])
     if shares[best] < 0.08:
         return "other"
-    if best == "fr" and shares["es"] == shares["fr"]:  # only words both share ("de", "la", "que"): the letters decide
-        return max(("fr", "es"), key=lambda lang: sum(c in _LETTERS[lang] for c in unicodedata.normalize("NFC", text.lower())))
+    if best in ("fr", "es"):  # function words both share ("de", "la", "que", "en", "se") often tip the count
+        return _french_or_spanish(text)
     return best
+
+
+FR_ES_SAMPLE = 1000  # characters: plenty for two languages apart, and py3langid's cost grows with the sample
+
+
+@cache
+def _fr_es_identifier():  # py3langid's LanguageIdentifier, imported on first use
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier.set_languages(["fr", "es"])
+    return identifier
+
+
+def _french_or_spanish(text: str) -> str:
+    """French or Spanish by py3langid's character n-grams over those two only. The function-word count misread 11 of
+    the 421 French UN targets and indicators as Spanish ("Proportion de la population ... en ...") and 4 Spanish as
+    French ("Tasa de mortalidad materna"); this reads all 842 right, in ~0.1 ms a text."""
+    return str(_fr_es_identifier().classify(text[:FR_ES_SAMPLE])[0])
 
 
 @cache
