@@ -19,6 +19,7 @@ from searchapi.auth import CuratorGuard
 from searchapi.cache import ResponseCache
 from searchapi.crosslingual import FILE as CROSSLINGUAL_FILE
 from searchapi.harvests import Harvests
+from searchapi.params import EmptyParams
 from searchapi.ratelimit import RateLimit
 from searchapi.routes import apidocs, curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
@@ -159,6 +160,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.add_middleware(CuratorGuard, keys=settings.curator_key_list())
     if settings.rate_limit > 0:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit)
+    app.add_middleware(EmptyParams)  # before the cache: `?q=x&year_from=` is `?q=x`
     origins = settings.cors_origin_list()
     if origins:
         # Read endpoints only: curator calls need an Authorization header, which preflight does not allow.
