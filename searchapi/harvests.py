@@ -7,6 +7,10 @@ and updates their counts every 2 s. Only one harvest runs at a time: two would f
 time" spans every worker process of `ssehub serve --workers N`: the process that starts a harvest holds an exclusive
 lock on a file beside the store until the harvest ends (with two workers, two requests at once both started, and one
 ended as a "failed" run; the `running` answer depended on which worker answered).
+
+A request then runs `python -m ssehub index` (unless asked not to), so what it harvested becomes searchable: before,
+a curator who harvested from the curator page found nothing new until someone ran `ssehub index` in a shell. The
+request stays "running" until the index run ends; a running server picks up the new index by itself.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class Harvests:
         self.store = store
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._held: dict[int, IO[bytes]] = {}  # run id -> the open lock file, held while its harvest runs
+        self._index_after: dict[int, bool] = {}  # run id -> run `ssehub index` once the harvest ends
+        self._stopping = False
         self._followers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._lock_path = settings.store_path.with_name(settings.store_path.name + ".harvest-request.lock")
@@ -94,8 +100,9 @@ class Harvests:
             mine = next((rid for rid, p in self._procs.items() if p.poll() is None), None)
             return mine if mine is not None else self._elsewhere()
 
-    def start(self, source_ids: list[str]) -> int:
-        """Start `ssehub harvest [ids]`; returns the request's run id. HarvestBusy when one is running."""
+    def start(self, source_ids: list[str], index: bool = True) -> int:
+        """Start `ssehub harvest [ids]`, then `ssehub index` when `index`; returns the request's run id. HarvestBusy
+        when one is running."""
         with self._lock:
             busy = next((rid for rid, p in self._procs.items() if p.poll() is None), None)
             handle = self._try_lock() if busy is None else None
@@ -105,6 +112,7 @@ class Harvests:
                 raise HarvestBusy(f"{what}; wait for it or watch /api/harvest/runs" + (f"/{busy}" if busy else ""))
             run_id = self.store.start_run(source_ids, kind=REQUEST_KIND)
             self._held[run_id] = handle
+            self._index_after[run_id] = index
             log_path = self.settings.data_dir / "logs" / f"harvest-{run_id}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
@@ -124,22 +132,50 @@ class Harvests:
         return run_id
 
     def _follow(self, run_id: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        """Wait for the process; record how it ended, with the end of its stderr when it failed."""
+        """Wait for the harvest, index what it stored, and record how the request ended, with the end of a failed
+        process's stderr. A harvest that failed in part (a source down) is indexed too: what it stored is kept."""
         code = proc.wait()
         try:
+            if code > 0:
+                self._record_failure(run_id, log_path, "harvest_failed", code)
+            if code >= 0 and self._index_after.get(run_id, False):
+                indexed = self._index(run_id, log_path)
+                if indexed is None or indexed < 0:  # the server is stopping, or the index run was killed
+                    code = -1
+                elif indexed > 0:
+                    self._record_failure(run_id, log_path, "index_failed", indexed)
+                    code = code or indexed
             view = self.view(run_id)
             status = "finished" if code == 0 else ("interrupted" if code < 0 else "failed")
-            if code > 0:
-                tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-                reason = next((line for line in reversed(tail) if line.startswith("error:")), tail[-1] if tail else "")
-                self.store.add_run_error(run_id, "", "", "harvest_failed", reason.removeprefix("error: ") or f"exit code {code}")
             self.store.update_run(run_id, view["counts"], status)
             log.info("harvest %s ended: %s (exit code %s)", run_id, status, code)
         except Exception:  # the store may be closed when the server stops mid-harvest
             log.exception("could not record the end of harvest %s", run_id)
         finally:
             with self._lock:
+                self._index_after.pop(run_id, None)
                 self._held.pop(run_id).close()  # after the status is written: the next request may start
+
+    def _index(self, run_id: int, log_path: Path) -> int | None:
+        """Run `ssehub index` for a request whose harvest ended; its exit code, or None when the server is stopping.
+        Its stderr follows the harvest's in the request's log."""
+        cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
+               "--sources", str(self.settings.sources), "index"]
+        with self._lock:
+            if self._stopping:
+                return None
+            with open(log_path, "ab") as err:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                        env=child_env(self.settings))
+            self._procs[run_id] = proc  # running() and stop_all() now see the index run
+        log.info("harvest %s: indexing what it stored (pid %s)", run_id, proc.pid)
+        return proc.wait()
+
+    def _record_failure(self, run_id: int, log_path: Path, reason: str, code: int) -> None:
+        """A request's error naming the step that failed and the last `error:` line it wrote (else its last line)."""
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        detail = next((line for line in reversed(tail) if line.startswith("error:")), tail[-1] if tail else "")
+        self.store.add_run_error(run_id, "", "", reason, detail.removeprefix("error: ") or f"exit code {code}")
 
     def view(self, run_id: int) -> dict[str, Any]:
         """A run with counts and errors; a request's counts add up its per-source runs, listed under `runs`."""
@@ -165,6 +201,7 @@ class Harvests:
     def stop_all(self) -> None:
         """Stop running harvests (server shutdown): SIGTERM lets Scrapy close cleanly, SIGKILL after a while."""
         with self._lock:
+            self._stopping = True  # a harvest ending now starts no index run
             procs = [p for p in self._procs.values() if p.poll() is None]
         for proc in procs:
             proc.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -229,15 +230,19 @@ sources:
 """
 
 
+@pytest.mark.parametrize("index", [True, False])
 def test_harvest_runs_in_a_subprocess_and_reports_progress(
-    search_corpus: SearchCorpus, tmp_path: Path, fixture_sites: Path, serve_folders: Callable[..., object]
+    search_corpus: SearchCorpus, tmp_path: Path, fixture_sites: Path, serve_folders: Callable[..., object],
+    caplog: pytest.LogCaptureFixture, index: bool,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="searchapi.harvests")
     group = serve_folders({"feed": fixture_sites / "feed"})
     sources = tmp_path / "sources.yaml"
     sources.write_text(FEED_SOURCES.format(feed=group.urls["feed"]), encoding="utf-8")  # type: ignore[attr-defined]
     settings = Settings(data_dir=search_corpus.settings.data_dir, sources=sources, model_path="hashing", curator_keys=KEY)
     with TestClient(create_app(settings, embedder=search_corpus.embedder)) as client:
-        r = client.post("/api/harvest", json={"sources": ["news", "broken"]}, headers=AUTH)
+        r = client.post("/api/harvest", json={"sources": ["news", "broken"], **({} if index else {"index": False})},
+                        headers=AUTH)
         assert r.status_code == 202
         run_id = r.json()["run_id"]
         assert client.post("/api/harvest", json={}, headers=AUTH).status_code == 409  # one at a time
@@ -254,6 +259,13 @@ def test_harvest_runs_in_a_subprocess_and_reports_progress(
         news = {s["id"]: s for s in client.get("/api/sources", headers=AUTH).json()["sources"]}["news"]
         assert news["document_count"] >= 3 and news["last_run"]["status"] == "finished"
         assert client.get("/api/search", params={"source": "news"}).json()["total"] == news["document_count"]
+        # by default the request indexes what it harvested: searchable at once, with no `ssehub index` in a shell
+        found = client.get("/api/search", params={"q": "bakery cooperative shop", "source": "news"}).json()
+        if index:
+            assert found["total"] >= 1 and found["results"][0]["title"] == "Bakery cooperative opens its third shop"
+        else:  # {"index": false}: stored, listed, not yet searchable by words (as every request was before)
+            assert found["total"] == 0
+        assert ("indexing what it stored" in caplog.text) is index
 
 
 def test_broken_sources_file_is_reported_not_overwritten(curated) -> None:

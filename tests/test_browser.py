@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,9 @@ def _serve_api(settings: Settings, corpus: SearchCorpus) -> tuple[Any, threading
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("browser")
+@contextmanager
+def serve_site(tmp: Path) -> Iterator[Site]:
+    """The API over a small search corpus, the feed fixture site, and the widget host page, until the block ends."""
     corpus = make_search_corpus(tmp / "data")
     fixture_sites = copy_fixture_sites(tmp / "sites")
     host_dir = tmp / "host"
@@ -89,6 +90,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         thread.join(30)
         group.close()
         corpus.store.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with serve_site(tmp_path_factory.mktemp("browser")) as served:
+        yield served
+
+
+@pytest.fixture
+def admin_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A site of its own: a harvest from the curator page indexes when it ends, which re-tags the synthetic corpus
+    the other tests count on."""
+    with serve_site(tmp_path_factory.mktemp("browser-admin")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +198,8 @@ def test_stats_page_draws_charts(site: Site, page: Any) -> None:
     expect(page.locator("#chart-sdg table")).to_contain_text("8 Decent work")
 
 
-def test_admin_page_sources_harvest_tags_and_hiding(site: Site, page: Any) -> None:
+def test_admin_page_sources_harvest_tags_and_hiding(admin_site: Site, page: Any) -> None:
+    site = admin_site
     from playwright.sync_api import expect
 
     page.on("dialog", lambda d: d.accept())

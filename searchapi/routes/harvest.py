@@ -19,10 +19,12 @@ router = APIRouter(tags=["curators"], dependencies=[Depends(require_curator)])
 
 
 class HarvestRequest(BaseModel):
-    """Which sources to harvest; none means every enabled source."""
+    """Which sources to harvest (none means every enabled source), and whether to index what was harvested."""
 
     model_config = ConfigDict(extra="forbid")
     sources: list[Annotated[str, Field(pattern=ID_RE.pattern, max_length=100)]] = Field(default_factory=list, max_length=200)
+    index: bool = Field(True, description="run `ssehub index` after the harvest, so its documents become searchable "
+                                          "(the run stays `running` until it ends)")
 
 
 def get_harvests(request: Request) -> Harvests:
@@ -47,7 +49,7 @@ def start_harvest(
     if not wanted and not any(s.enabled and s.kind != "import" for s in sources.values()):
         raise HTTPException(status_code=422, detail=["field sources: no source is enabled; name the sources to harvest"])
     try:
-        run_id = harvests.start(wanted)
+        run_id = harvests.start(wanted, index=body.index if body else True)
     except HarvestBusy as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     return {"run_id": run_id, "sources": wanted}
