@@ -44,7 +44,7 @@ ANCHORS = [("GPT-4o", "LLM, online", 88.3, 0.889, 75.7),
            ("Aurora SDG mBERT", "multilingual BERT", 79.7, 0.789, 69.7),
            ("JRC SDG Mapper", "keyword lists", 76.1, 0.688, 59.3),
            ("OSDG v1", "ontology keywords", 67.7, 0.574, 44.4)]
-# Before session 8's idioms and language tie-break (session 7: e5 lookups of words no gloss table holds), from
+# Before session 8's idioms and French/Spanish language guess (session 7: e5 lookups of words no gloss table holds), from
 # bench/results/tagger.json of that session: language parity on the report half, demo documents.
 BEFORE_PARITY = {"en": {"top1": 0.716, "tagged": 0.914, "tags_per_text": 2.02},
                  "fr": {"top1": 0.654, "tagged": 0.852, "tags_per_text": 1.94},
@@ -180,8 +180,8 @@ def print_tables(result: dict[str, Any]) -> None:
           f"worst SDG {100 * seeds['worst_accuracy']:.1f} (lowest seen {100 * seeds['worst_min']:.1f})")
     print("\nLanguage parity: the 169 UN target texts in en/fr/es, each tagged blind to its own target's texts")
     print("(report = the half never used to calibrate French/Spanish; goal ranked first / goal tagged / tags per text)")
-    print("(before = session 7; now = French/Spanish idioms glossed whole, fr/es ties of the language guess broken by"
-          " letters; lexicons and e5 map blind to the tagged target)")
+    print("(before = session 7; now = French/Spanish idioms glossed whole, French told from Spanish by py3langid;"
+          " lexicons and e5 map blind to the tagged target)")
     print(f"| {'split':<6} | {'lang':<4} | {'n':>3} | top-1 goal before -> now | goal tagged before -> now | tags/text before -> now |")
     for split, langs in result["parity"].items():
         for lang, p in langs.items():

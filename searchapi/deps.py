@@ -61,10 +61,7 @@ async def search_filters(
 ) -> Filters:
     """Filters from query parameters: OR within a repeated parameter, AND across parameters.
 
-    year_from > year_to is a valid filter that nothing passes (an empty result, not an error). Languages, source ids
-    and types are stored in lower case, so `lang=EN` means en (it found nothing).
+    year_from > year_to is a valid filter that nothing passes (an empty result, not an error). Filters takes
+    languages, source ids and types in any case.
     """
-    return Filters(
-        sdg=sorted(set(sdg)), lang=sorted({v.lower() for v in lang}), source=sorted({v.lower() for v in source}),
-        type=sorted({v.lower() for v in type}), year_from=year_from, year_to=year_to,
-    )
+    return Filters(sdg=sorted(set(sdg)), lang=lang, source=source, type=type, year_from=year_from, year_to=year_to)

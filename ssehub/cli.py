@@ -293,8 +293,8 @@ def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str
     from ssehub.store import Filters, Store
 
     settings = _settings(ctx)
-    filters = Filters(sdg=list(sdg), lang=[v.lower() for v in lang], source=[v.lower() for v in source],  # --lang EN is en
-                      type=[v.lower() for v in doc_type], year_from=year_from, year_to=year_to)
+    filters = Filters(sdg=list(sdg), lang=list(lang), source=list(source), type=list(doc_type),
+                      year_from=year_from, year_to=year_to)
     embedder = load_embedder(settings) if mode != "keyword" and query else None
     searcher = Searcher(Store(settings.store_path, create=False), embedder, settings.index_dir)
     try:

@@ -227,6 +227,7 @@ IDIOMS = {
            ("con", "miras"): "", ("escala", "mundial"): "global"},
 }
 PHRASE_WORDS = 3  # the longest key of PHRASES and IDIOMS
+_PHRASE_TABLES = {lang: {**PHRASES.get(lang, {}), **IDIOMS.get(lang, {})} for lang in GLOSS_LANGS}
 
 
 def phrase_at(words: Sequence[str], i: int, phrases: dict[tuple[str, ...], str]) -> int:
@@ -337,7 +338,7 @@ class Glosser:
             return [], []
         ws = _WORD.findall(unicodedata.normalize("NFC", text).lower())
         ss = stems(text, lang)
-        phrases = {**PHRASES.get(lang, {}), **IDIOMS.get(lang, {})}
+        phrases = _PHRASE_TABLES.get(lang, {})
         folded = [fold(w) for w in ws]
         out: list[str | None] = []
         unknown: list[tuple[int, str]] = []

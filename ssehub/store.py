@@ -47,6 +47,11 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
 
+    def __post_init__(self) -> None:
+        # Languages, source ids and types are stored in lower case, so `lang=EN` means en (it found nothing); sorted and
+        # without repeats, so one filter has one form (a cursor of `lang=EN` pages `lang=en`).
+        self.lang, self.source, self.type = (sorted({v.lower() for v in vs}) for vs in (self.lang, self.source, self.type))
+
     def restricts(self) -> bool:
         """Whether any filter is set (without one, every searchable document passes)."""
         return bool(self.sdg or self.lang or self.source or self.type) or self.year_from is not None or self.year_to is not None
