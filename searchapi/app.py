@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -19,7 +19,7 @@ from searchapi.auth import CuratorGuard
 from searchapi.cache import ResponseCache
 from searchapi.crosslingual import FILE as CROSSLINGUAL_FILE
 from searchapi.harvests import Harvests
-from searchapi.params import EmptyParams
+from searchapi.params import EmptyParams, given_once
 from searchapi.ratelimit import RateLimit
 from searchapi.routes import apidocs, curate, documents, export, feeds, harvest, health, pages, sdgs, search, sources, tag
 from searchapi.routes.pages import STATIC_DIR
@@ -151,6 +151,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # /docs is routes/apidocs.py's, its scripts served here, not from a CDN
         redoc_url=None,  # ReDoc's script asks redoc.ly for its logo
+        dependencies=[Depends(given_once)],  # `limit=5&limit=50` is a 422 naming `limit` (searchapi/params.py)
     )
     errors.install(app)
     app.add_middleware(errors.JsonBodyLimit, max_body_size=MAX_BODY_BYTES)  # innermost: bodies are read by routes only

@@ -88,6 +88,8 @@ T = TypeVar("T")
 QUERY_CACHE = 4096
 WORD_TYPOS = 6  # a query's terms whose typos are also undone on the word (searchapi/typo.py), the rest by stem alone
 TYPO_CACHE = 16384  # query terms whose corrections are kept (a few hundred bytes each)
+NOT_INDEXED = ("documents are stored but none is indexed yet, so no query can find them: run `ssehub index` "
+               "(browsing without a query lists them meanwhile)")
 SAVED_DIR = "saved"  # under the index folder: arrays built from the store, loaded by the next process (searchapi/saved.py)
 
 
@@ -199,7 +201,23 @@ class Searcher:
         store's data version is read once for the whole search (Store.pinned_version).
         """
         with _running, self.store.pinned_version():
-            return self._search(q, filters, mode, limit, cursor, sort)
+            try:
+                return self._search(q, filters, mode, limit, cursor, sort)
+            except IndexNotBuilt:
+                if mode != "keyword" and not self.store.index_state()[0]:
+                    # No document at all: nothing to index and nothing to find, the answer of every mode (an empty
+                    # library is not an error; `ssehub index` would not change it).
+                    return self._search(q, filters, "keyword", limit, None, sort)
+                raise
+
+    def _never_indexed(self) -> bool:
+        """True when documents are stored but nothing was ever indexed: every query would find nothing (keyword and
+        hybrid), or fail (semantic), for one reason, which is named. Free when the catalog is loaded."""
+        catalog = self.catalog.get()
+        if catalog is not None and catalog.chunks:
+            return False
+        stored, indexed = self.store.index_state()
+        return stored and not indexed
 
     def _search(
         self, q: str | None, filters: Filters | None, mode: Mode, limit: int, cursor: str | None, sort: Sort,
@@ -214,6 +232,8 @@ class Searcher:
         query = (q or "").strip()
         key = cursors.fingerprint(query, filters, (mode + ("" if sort == "relevance" else ":" + sort)) if query else "browse")
         offset = cursors.decode(cursor, key) if cursor else 0
+        if query and self._never_indexed():
+            raise IndexNotBuilt(NOT_INDEXED)
         catalog = self.catalog.get()
         if not query:
             if catalog is not None:
@@ -311,12 +331,14 @@ class Searcher:
             return parsed
         return parsed.with_terms(tuple(dict.fromkeys(f for t in parsed.terms for f in fixed.get(t, (t,)))))
 
-    def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode) -> Ranking:
-        constraint = constraint_of(parsed, self.store)
+    def _rank(self, parsed: ParsedQuery, filters: Filters, mode: Mode, constraint: Constraint | None = None) -> Ranking:
+        constraint = constraint if constraint is not None else constraint_of(parsed, self.store)
         if parsed.empty:
-            # Nothing to rank by: an author: query lists the author's documents, newest first; `-x` alone finds nothing.
+            # Nothing to rank by: an author: query lists the author's documents, newest first; `-x` alone browses,
+            # less the documents with x (what "everything without x" means; it found nothing before).
             if constraint.allowed is None:
-                return Ranking()
+                browsed = sorted(d for d in self._filter_ids(filters, None) if constraint.admits(d))
+                return Ranking(self._newest_first(browsed))  # browse order: newest first, then by id
             allowed = self._filter_ids(filters, [d for d in constraint.allowed if constraint.admits(d)])
             return Ranking(self._newest_first(list(allowed)))
         if mode == "keyword":
@@ -360,11 +382,16 @@ class Searcher:
 
     def _rank_numbers(self, parsed: ParsedQuery, filters: Filters, mode: Mode, catalog: Catalog) -> Ranked:
         """`_rank` over the catalog's arrays: the same documents, order and scores (tests compare the two)."""
-        if parsed.empty:
-            ranking = self._rank(parsed, filters, mode)
-            numbers = np.fromiter((n for d in ranking.ids if (n := catalog.number.get(d)) is not None), np.int64)
-            return Ranked(numbers, None, np.full(len(numbers), -1, dtype=np.int64))
         constraint = constraint_of(parsed, self.store)
+        if parsed.empty:
+            if constraint.allowed is None:  # `-x` alone: browsing, less the documents with x
+                keep = catalog.mask(filters)
+                keep[catalog.numbers(constraint.excluded)] = False
+                numbers = catalog.order[keep[catalog.order]]
+            else:
+                ranking = self._rank(parsed, filters, mode, constraint)
+                numbers = np.fromiter((n for d in ranking.ids if (n := catalog.number.get(d)) is not None), np.int64)
+            return Ranked(numbers, None, np.full(len(numbers), -1, dtype=np.int64))
         if mode == "keyword":
             return self._keyword_numbers(parsed, filters, constraint, catalog)
         if mode == "semantic":
@@ -547,8 +574,11 @@ class Searcher:
 
         return fetch
 
-    def _filter_ids(self, filters: Filters, ids: list[str]) -> set[str]:
+    def _filter_ids(self, filters: Filters, ids: list[str] | None) -> set[str]:
+        """The ids of searchable documents passing the filters, among `ids` (None: among all)."""
         catalog = self.catalog.get()
+        if catalog is not None and ids is None:
+            ids = catalog.ids
         return catalog.filter_ids(filters, ids) if catalog is not None else self.store.filter_ids(filters, ids)
 
     def _query_vector(self, embedder: Embedder, text: str) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -267,7 +268,23 @@ def import_cmd(ctx: click.Context, file: Path, source_id: str) -> None:
     )
 
 
-@cli.command()
+class QueryCommand(click.Command):
+    """`ssehub search`, whose query may begin with '-': a query of exclusions alone (`-cooperative`, everything without
+    that word) reads as options, and click's "No such option '-c'" does not say how to pass it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """click's parsing; an unknown short option that is a whole word gets the way to pass it as a query."""
+        given = list(args)  # click's parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            word = next((a for a in given if a.startswith(exc.option_name) and not a.startswith("--") and len(a) > 2), None)
+            if word is not None:
+                exc.message += f" A query beginning with '-' goes after '--': ssehub search -- {shlex.quote(word)}"
+            raise
+
+
+@cli.command(cls=QueryCommand)
 @click.argument("query", required=False, default="")
 @click.option("--sdg", type=click.IntRange(1, 17), multiple=True, help="Only documents tagged with this SDG (repeatable).")
 @click.option("--lang", multiple=True, help="Only documents in this language (repeatable).")
@@ -301,9 +318,6 @@ def search(ctx: click.Context, query: str, sdg: tuple[int, ...], lang: tuple[str
         result = searcher.search(query or None, filters, mode, limit, sort=sort)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if query and not result["total"] and not (settings.index_dir / "manifest.json").exists():
-        # Imported or harvested but never indexed: the words are nowhere to be found yet; say so rather than "0".
-        click.echo("note: there is no search index yet, so no query can match: run `ssehub index`", err=True)
     if as_json:
         _echo_json(result)
         return

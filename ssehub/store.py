@@ -313,6 +313,17 @@ class Store:
         with self.transaction():
             self.db.execute("UPDATE documents SET indexed_hash = ? WHERE id = ?", [doc_hash, doc_id])
 
+    def index_state(self) -> tuple[bool, bool]:
+        """(whether any active document is stored, whether anything was ever indexed: a chunk or an indexed document).
+
+        Two EXISTS look-ups, so a search may ask it when it found nothing: documents stored but never indexed are a
+        state to name ("run `ssehub index`"), not an empty answer."""
+        one = lambda sql: bool(self.db.execute(sql).fetchone()[0])
+        stored = one("SELECT EXISTS (SELECT 1 FROM documents WHERE status = 'active')")
+        indexed = one("SELECT EXISTS (SELECT 1 FROM chunks)") or one(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE indexed_hash IS NOT NULL)")
+        return stored, indexed
+
     def set_hidden(self, doc_id: str, hidden: bool) -> None:
         """Hide a document from search, or restore it."""
         with self.transaction():

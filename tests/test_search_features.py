@@ -71,7 +71,7 @@ def test_author_field_lists_the_authors_documents(searcher: Searcher) -> None:
     assert ids(searcher.search("author:silva", mode="keyword")) == ["authored-1"]
     assert ids(searcher.search('author:"Jorge Pérez"', mode="hybrid")) == ["authored-1"]
     assert ids(searcher.search("author:nobody")) == []
-    assert searcher.search("-cooperatives")["total"] == 0  # nothing left to search for
+    assert searcher.search("-cooperatives")["total"] > 0  # browsing, less the documents with the word
 
 
 def test_sort_by_date_orders_the_same_set_newest_first(searcher: Searcher) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,9 @@ PAGE = 100  # the Searcher's largest page
 ABSTRACT_CHARS = 500
 EXPORT_FIELDS = ("id", "title", "authors", "published", "lang", "type", "source", "url", "sdgs", "score")
 Format = Literal["csv", "bibtex", "ris", "jsonl"]
+# Excel opens a CSV without it in the system's code page (é as Ã©); csv readers that do not expect it read the first
+# column as "\ufeffid", so it is asked for (bom=true), not sent to every script that reads the plain bytes.
+BOM = "\ufeff"
 
 
 def _abstract(head: str) -> str:
@@ -45,8 +49,12 @@ def export(
     q: Annotated[str | None, Query(max_length=1000, description="Search words; omit to export every document that passes the filters")] = None,
     mode: Annotated[Mode, Query(description="hybrid, semantic or keyword")] = "hybrid",
     sort: Sort = "relevance",
+    bom: Annotated[bool, Query(description="csv only: start with a UTF-8 byte-order mark, so that Excel reads accents "
+                                           "right (the search page's CSV link asks for it; scripts get the plain bytes)")] = False,
 ) -> StreamingResponse:
     """Every document of the search (not only the first page), in the search's order; `X-Total-Count` says how many."""
+    if bom and format != "csv":
+        raise HTTPException(status_code=400, detail=f"bom applies to format=csv only, not {format}: leave it out")
     try:
         first = searcher.search(q, filters, mode=mode, limit=PAGE, sort=sort)  # errors (e.g. no index) answer 4xx before streaming
     except ValueError as exc:
@@ -64,8 +72,9 @@ def export(
                 return
             page = searcher.search(q, filters, mode=mode, limit=PAGE, cursor=page["next_cursor"], sort=sort)
 
+    body = FORMATTERS[format](records())
     return StreamingResponse(
-        FORMATTERS[format](records()),
+        itertools.chain([BOM], body) if bom else body,
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="ssehub-export.{EXTENSIONS[format]}"',
                  "X-Total-Count": str(first["total"])},

@@ -154,6 +154,7 @@ function renderExports() {
   for (const a of document.querySelectorAll("#exports a")) {
     const q = new URLSearchParams(p);
     q.set("format", a.dataset.format);
+    if (a.dataset.format === "csv") q.set("bom", "true"); // a person's download, opened in Excel: accents read right
     a.href = `/api/export?${q}`;
   }
   $("exports").hidden = state.total === 0;
