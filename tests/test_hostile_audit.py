@@ -387,14 +387,15 @@ def test_adding_a_source_when_the_sources_path_is_odd_is_never_a_500(corpus: Sea
 
 
 def test_searching_before_any_index_says_to_run_ssehub_index(tmp_path: Path) -> None:
-    """`ssehub import` then `ssehub search` printed '0 documents' and nothing else."""
+    """`ssehub import` then `ssehub search` printed '0 documents' and nothing else; then '0 documents' and a note.
+    Now it fails as the API does (409 in every mode): one line saying to run `ssehub index`, exit 1."""
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": "1", "text": "Worker cooperatives share their surplus."}\n', encoding="utf-8")
     data = str(tmp_path / "data")
     assert _cli("--data", data, "import", str(path)).exit_code == 0
     result = _cli("--data", data, "search", "cooperatives", "--mode", "keyword")
-    assert result.exit_code == 0 and result.stdout.startswith("0 documents")
-    assert "run `ssehub index`" in result.stderr
+    assert result.exit_code == 1 and not result.stdout
+    assert result.stderr.startswith("error: ") and "run `ssehub index`" in result.stderr and result.stderr.count("\n") == 1
     browse = _cli("--data", data, "search")  # browsing needs no index: the document is listed, no note
     assert browse.exit_code == 0 and browse.stdout.startswith("1 documents") and not browse.stderr
 
