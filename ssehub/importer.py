@@ -108,6 +108,22 @@ def _lines(f: BinaryIO) -> Iterator[bytes | None]:
         yield None
 
 
+def _parse(raw: bytes) -> object:
+    """One line's JSON value; ValueError saying what is wrong with the line and how to mend the file.
+
+    A UTF-8 byte-order mark (Excel, PowerShell, Notepad) is dropped on every line, not only the first: files joined
+    with `cat` carry one at each join, and json refused those lines ("Unexpected UTF-8 BOM")."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1}): save the file as "
+                         "UTF-8 (a line written in Latin-1 or Windows-1252, say, after a copy and paste)") from None
+    try:
+        return json.loads(text.strip())  # without the line end, an unclosed string is named as such
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}") from None
+
+
 def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
     """Add or update the documents of a JSON-lines file under one source (created as import-only if new)."""
     if not ID_RE.match(source_id):
@@ -126,11 +142,10 @@ def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
             try:
                 if raw is None:
                     raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
-                # A UTF-8 byte-order mark (Excel, PowerShell, Notepad) cost the first document: json refuses it.
-                doc = _document(json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8")), source_id)
+                doc = _document(_parse(raw), source_id)
                 if doc.id in seen:
                     raise ValueError(f"id {doc.extra['import_id']!r} appears twice in this file")
-            except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            except ValueError as exc:
                 report.errors.append(f"line {number}: {exc}")
                 continue
             seen.add(doc.id)

@@ -96,7 +96,24 @@ class SourceConfig(BaseModel):
         return self.start_urls or ([self.url] if self.url else [])
 
 
-def _field_errors(source: str, exc: ValidationError) -> list[str]:
+class Located(dict):
+    """A YAML mapping that knows where it was written: its first line and each key's line (1-based), so a problem
+    with a field names the line to fix (a file of many sources has many `delay:` lines)."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+    def line_of(self, key: object = None) -> str:
+        """` (line N)` of the key (of the entry when the key is not written), or nothing when unknown."""
+        line = getattr(self, "key_lines", {}).get(key, self.line) if isinstance(key, str) else self.line
+        return f" (line {line})" if line else ""
+
+
+def _line_of(entry: Any, key: object = None) -> str:
+    return entry.line_of(key) if isinstance(entry, Located) else ""
+
+
+def _field_errors(source: str, exc: ValidationError, entry: Any = None) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
@@ -105,7 +122,7 @@ def _field_errors(source: str, exc: ValidationError) -> list[str]:
             msg = "unknown field (check the spelling; CONTRACT section 3 lists the fields)"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        out.append(f"source {source}: field {loc}: {msg}")
+        out.append(f"source {source}: field {loc}: {msg}{_line_of(entry, err['loc'][0] if err['loc'] else None)}")
     return out
 
 
@@ -117,7 +134,7 @@ def parse_sources(data: Any, origin: str = "sources.yaml") -> tuple[list[SourceC
         return [], [f"{origin}: the top level must be a mapping with a list under `sources:`"]
     good: list[SourceConfig] = []
     problems: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # id -> where it was first written
     for i, entry in enumerate(data.get("sources") or [], start=1):
         label = f"#{i}"
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):
@@ -128,18 +145,20 @@ def parse_sources(data: Any, origin: str = "sources.yaml") -> tuple[list[SourceC
         try:
             src = SourceConfig.model_validate(entry)
         except ValidationError as exc:
-            problems.extend(_field_errors(label, exc))
+            problems.extend(_field_errors(label, exc, entry))
             continue
         if src.kind != "import" and not src.entry_urls():
-            problems.append(f"source {label}: field url: required for kind {src.kind}")
+            problems.append(f"source {label}: field url: required for kind {src.kind}{_line_of(entry)}")
             continue
         if src.kind == "crawl" and not src.documents:
-            problems.append(f"source {label}: field documents: kind crawl needs at least one document URL regex")
+            problems.append(f"source {label}: field documents: kind crawl needs at least one document URL regex{_line_of(entry)}")
             continue
         if src.id in seen:
-            problems.append(f"source {label}: field id: duplicate id {src.id!r}")
+            here, first = _line_of(entry, "id"), seen[src.id]
+            where = f"{here[:-1]}; first at {first[2:]}" if here and first else here
+            problems.append(f"source {label}: field id: duplicate id {src.id!r}{where}: rename one")
             continue
-        seen.add(src.id)
+        seen[src.id] = _line_of(entry, "id")
         good.append(src)
     return good, problems
 
@@ -164,6 +183,17 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
                     None, None, f"key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1}): keep one")
             seen.add(key if isinstance(key, str | int | float | bool) else id(key_node))
         return super().construct_mapping(node, deep=deep)
+
+    def construct_located_map(self, node: yaml.MappingNode) -> Iterator[Located]:
+        """SafeConstructor's mapping, as a Located dict (its lines and its keys' lines)."""
+        data = Located()
+        data.line = node.start_mark.line + 1
+        data.key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+        yield data
+        data.update(self.construct_mapping(node))
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _UniqueKeyLoader.construct_located_map)
 
 
 def read_sources_yaml(path: Path) -> Any:
@@ -190,6 +220,8 @@ def read_sources_yaml(path: Path) -> Any:
             loader.dispose()
     except (yaml.YAMLError, RecursionError) as exc:
         message = " ".join(str(exc).replace(' in "<unicode string>",', " at").split())
+        if "found a tab character" in message or "found character '\\t'" in message:
+            message += ": indent with spaces, not tabs"
         raise ConfigError(f"{path}: not valid YAML: {message}") from None
 
 
