@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,7 @@ from harvester.config import scrapy_settings
 from harvester.spiders import SPIDERS, spider_for
 from harvester.tracker import RunTracker
 from ssehub.errors import ConfigError, SourceError
+from ssehub.models import normalize_url
 from ssehub.settings import Settings
 from ssehub.sources import SourceConfig, load_sources
 from ssehub.store import Store
@@ -126,6 +128,7 @@ def _harvest(settings: Settings, store: Store, chosen: list[SourceConfig], progr
         tracker = RunTracker(store, store.start_run([src.id]), src.id)
         store.set_run_process(tracker.run_id, os.getpid(), socket.gethostname())
         trackers.append(tracker)
+        withdraw_excluded(store, src, tracker)
         # Crawlers built here (for their per-source settings) must install the reactor themselves, once.
         crawler = Crawler(spider_for(src.kind), scrapy_settings(settings, src), init_reactor=i == 0)  # type: ignore[arg-type]
         _watch(crawler, tracker)
@@ -149,6 +152,34 @@ def _harvest(settings: Settings, store: Store, chosen: list[SourceConfig], progr
         logger.info("harvest of %s: %s", tracker.source_id, _brief(tracker.counts))
     store.close()
     return summaries
+
+
+def withdraw_excluded(store: Store, src: SourceConfig, tracker: RunTracker) -> int:
+    """Withdraw the source's documents whose own URL an `exclude` pattern now matches; returns how many.
+
+    A curator adds `exclude: ['/tag/']` to be rid of pages that are not documents, but the stored ones stayed in
+    search for ever: an excluded URL is never fetched again, so no 404 ever withdrew it. They are withdrawn (kept
+    with their history, counted and logged), and their page's validators are dropped: if the pattern is removed,
+    the next harvest fetches them in full, which brings them back.
+    """
+    patterns = [re.compile(p) for p in src.exclude]
+    if not patterns:
+        return 0
+    pages = [(url, page["document_id"]) for url, page in store.pages_of(src.id).items()
+             if page.get("document_id") and any(p.search(url) for p in patterns)]
+    brief = store.documents_brief([doc_id for _, doc_id in pages])
+    withdrawn = 0
+    for url, doc_id in pages:
+        row = brief.get(doc_id)
+        if row is None or normalize_url(row["url"]) != normalize_url(url):
+            continue  # another URL of a document that lives elsewhere too
+        store.record_page(url, src.id, etag=None, last_modified=None, error="excluded")
+        if store.withdraw_document(doc_id):
+            withdrawn += 1
+            logger.info("%s: withdrawn %s: its URL matches an `exclude` pattern of sources.yaml", src.id, url)
+    if withdrawn:
+        tracker.count("withdrawn", withdrawn)
+    return withdrawn
 
 
 def mark_interrupted_runs(store: Store) -> list[int]:

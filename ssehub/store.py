@@ -367,9 +367,14 @@ class Store:
         self.db.execute("DELETE FROM chunks WHERE document_id = ?", [doc_id])
 
     def delete_chunks(self, doc_id: str) -> None:
-        """Drop a document's chunks and keyword entries."""
+        """Drop a document's chunks and keyword entries; the index then holds no version of it (indexed_hash NULL).
+
+        A withdrawn document's chunks are dropped by `ssehub index`; when its page came back with the same text (a
+        404 for a while, an exclude pattern removed), the document was active again but never re-indexed (its
+        indexed_hash still matched), so no search found it."""
         with self.transaction():
             self._delete_chunks(doc_id)
+            self.db.execute("UPDATE documents SET indexed_hash = NULL WHERE id = ?", [doc_id])
 
     def iter_embeddings(self, batch: int = 10000) -> Iterator[tuple[list[int], list[bytes]]]:
         """(chunk ids, embedding blobs) of every embedded chunk, in batches, by id."""

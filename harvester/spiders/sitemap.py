@@ -53,7 +53,7 @@ class SitemapSpider(BaseSpider):
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
         yield self.navigation_item(response)
-        urls = list(sitemap_urls_from_robots(response.text, base_url=response.url))
+        urls = list(sitemap_urls_from_robots(response.body, base_url=response.url))  # bytes: a str is deprecated (Scrapy 2.13)
         for url in urls or [urljoin(response.url, "/sitemap.xml")]:
             if request := self.follow(url, self.parse_sitemap):
                 yield request

@@ -1,0 +1,64 @@
+"""Round 2 of the users' audit, a curator's harvests: sources.yaml edited between two harvests, and what
+`ssehub index` does afterwards. Harvests run as `ssehub harvest` subprocesses against the crawl fixture site."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import THREE_SITES_SOURCES
+from test_reliability_crash import cli, hashing_env
+
+from ssehub.store import Store
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _ssehub(data: Path, sources: Path, *args: str) -> str:
+    done = subprocess.run(cli(data, "--sources", str(sources), *args), env=hashing_env(), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _search(data: Path, sources: Path, query: str) -> list[str]:
+    found = json.loads(_ssehub(data, sources, "search", query, "--mode", "keyword", "--json", "--limit", "100"))
+    return [hit["url"].rsplit("/", 1)[-1] for hit in found["results"]]
+
+
+def test_an_exclude_pattern_added_later_withdraws_and_removing_it_brings_back(
+    tmp_path: Path, fixture_sites: Path, serve_folders: Callable[..., object],
+) -> None:
+    """A curator added `exclude: ['/papers/wp-7']` after a first harvest: the stored page stayed in search for ever
+    (an excluded URL is never fetched again, so no 404 withdrew it). It is now withdrawn by the next harvest. When the
+    pattern was removed, the page came back active, but `ssehub index` skipped it (its indexed_hash still matched the
+    chunks it had dropped) and no search found it: it is indexed again."""
+    group = serve_folders({"crawl": fixture_sites / "crawl"})
+    plain = THREE_SITES_SOURCES.format(sitemap="http://127.0.0.1:9", feed="http://127.0.0.1:9", **group.urls)  # type: ignore[attr-defined]
+    sources, data = tmp_path / "sources.yaml", tmp_path / "data"
+    sources.write_text(plain, encoding="utf-8")
+    _ssehub(data, sources, "harvest", "centre")
+    _ssehub(data, sources, "index")
+    assert "wp-7.html" in _search(data, sources, "platform cooperatives")
+
+    sources.write_text(plain.replace("    max_depth: 2\n", "    max_depth: 2\n    exclude: ['/papers/wp-7']\n"), encoding="utf-8")
+    report = _ssehub(data, sources, "harvest", "centre")
+    assert "withdrawn 1" in report, report
+    indexed = _ssehub(data, sources, "index")
+    assert "removed 1" in indexed and "wp-7.html" not in _search(data, sources, "platform cooperatives")
+
+    sources.write_text(plain, encoding="utf-8")
+    report = _ssehub(data, sources, "harvest", "centre")
+    assert "updated 1" in report and "withdrawn 0" in report, report
+    indexed = _ssehub(data, sources, "index")
+    assert "documents 1," in indexed, indexed  # just that one
+    assert "wp-7.html" in _search(data, sources, "platform cooperatives")
+    store = Store(data / "ssehub.db")
+    try:
+        counts = store.counts()
+        assert counts["withdrawn"] == 0 and counts["indexed"] == counts["documents"]
+    finally:
+        store.close()
