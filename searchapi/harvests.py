@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ssehub.settings import Settings
+from ssehub.status import advice
 from ssehub.store import Store
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class Harvests:
         """A run with counts and errors; a request's counts add up its per-source runs, listed under `runs`."""
         run = self.store.run(run_id)  # NotFound -> 404
         if run["kind"] != REQUEST_KIND:
-            return run
+            return _advised(run)
         wanted = set(run["sources"])
         children = [
             r for r in self.store.runs_between(run_id, self.store.next_run_id(run_id, REQUEST_KIND), SOURCE_KIND)
@@ -196,7 +197,7 @@ class Harvests:
         run["counts"] = counts
         run["errors"] = errors
         run["runs"] = [{k: c[k] for k in ("id", "sources", "status", "started_at", "finished_at", "counts")} for c in children]
-        return run
+        return _advised(run)
 
     def stop_all(self) -> None:
         """Stop running harvests (server shutdown): SIGTERM lets Scrapy close cleanly, SIGKILL after a while."""
@@ -222,3 +223,9 @@ def _add_counts(total: dict[str, Any], counts: dict[str, Any]) -> None:
             _add_counts(total.setdefault(key, {}), value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
+
+
+def _advised(run: dict[str, Any]) -> dict[str, Any]:
+    """The run with each error's `advice`: what a curator can do about its reason (ssehub/status.py ADVICE)."""
+    run["errors"] = [e | {"advice": advice(e.get("reason") or "")} for e in run["errors"]]
+    return run

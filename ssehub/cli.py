@@ -113,16 +113,11 @@ def harvest(ctx: click.Context, ids: tuple[str, ...]) -> None:
     Example: ssehub harvest unsse socioeco
     """
     from harvester.run import harvest as run_harvest
+    from ssehub.status import harvest_report
 
     reports = run_harvest(_settings(ctx), list(ids) or None, progress=sys.stderr.isatty())
-    for r in reports:
-        c = r["counts"]
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.get("failed_by_reason", {}).items()))
-        click.echo(
-            f"{r['source']}: run {r['run_id']}: fetched {c.get('fetched', 0)}, new {c.get('new', 0)}, "
-            f"updated {c.get('updated', 0)}, unchanged {c.get('unchanged', 0) + c.get('not_modified', 0)}, "
-            f"withdrawn {c.get('withdrawn', 0)}, failed {c.get('failed', 0)}" + (f" ({reasons})" if reasons else "")
-        )
+    for line in harvest_report(reports):
+        click.echo(line)
 
 
 @cli.command()

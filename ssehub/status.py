@@ -10,6 +10,72 @@ from ssehub.settings import Settings
 from ssehub.sources import parse_sources, read_sources_yaml
 from ssehub.store import Store
 
+# What a curator can do about each reason a harvest gives for a failed URL (README, "Add a source", step 4).
+ADVICE: dict[str, str] = {
+    "http_404": "the page is gone: a document stored from it is withdrawn; a listing still linking to it is the site's to mend",
+    "http_410": "the page is gone for good: its stored document is withdrawn",
+    "http_401": "the server asks for a login: only public pages can be harvested; an `exclude` pattern skips these",
+    "http_403": "the server refuses the harvester: ask the site, or skip these pages with an `exclude` pattern",
+    "http_429": "the server asked to slow down: raise the source's `delay`, harvest again later",
+    "host_busy": "the server asked to wait longer than a harvest waits: harvest again later",
+    "timeout": "the server was too slow: harvest again later, or raise the source's `delay`",
+    "connection": "the server could not be reached: check the source's `url`, harvest again later",
+    "dns": "the host name does not resolve: check the source's `url` (has the site moved?)",
+    "redirect_loop": "the URL redirects in a loop: the site's to mend; an `exclude` pattern skips it",
+    "private_redirect": "a redirect into a private network was refused: check the source's `url`",
+    "robots_unreachable": "robots.txt answered an error, so nothing was fetched: harvest again later",
+    "soft_404": "an error page answered 200: not a document; a stored copy is kept",
+    "login_wall": "a login page answered instead of the document: a stored copy is kept",
+    "cookie_wall": "a cookie wall answered instead of the document: a stored copy is kept",
+    "no_text": "no main text found (navigation or boilerplate): if such pages are not documents, add an `exclude` pattern",
+    "too_big": "over the download limit (SSEHUB_MAX_PAGE_BYTES): raise it, or skip such files with an `exclude` pattern",
+    "encrypted_pdf": "a PDF locked with a password: it cannot be read",
+    "bad_pdf": "a PDF that cannot be read (broken or cut short): the site's to mend",
+    "bad_encoding": "the page's bytes are not text: the site's to mend",
+    "unsupported_type": "neither HTML nor PDF: an `exclude` pattern skips such links",
+    "bad_feed": "the feed cannot be read: check that the source's `url` is its RSS or Atom feed",
+    "bad_sitemap": "the sitemap cannot be read: check the source's `url` (kind sitemap wants the site or its sitemap)",
+    "bad_xml": "the XML answer cannot be read: check the source's `url` and `kind`",
+    "bad_json": "the JSON answer cannot be read: check the source's `url` and `kind`",
+    "oai_token_loop": "the repository repeats a resumption token: harvest again later, and tell the repository",
+    "index_failed": "the harvest was stored but `ssehub index` failed: run it in a shell to see why",
+}
+
+
+def advice(reason: str) -> str:
+    """What to do about a failure reason ('' when there is nothing to say); a 5xx is the server's, so: later."""
+    if reason in ADVICE:
+        return ADVICE[reason]
+    if reason.startswith("http_5"):
+        return "the server failed: stored documents are kept; harvest again later"
+    if reason in ("spider_error", "pipeline_error", "extract_crash"):
+        return "a bug in ssehub: report it with the URL and the detail"
+    return ""
+
+
+def harvest_report(reports: list[dict]) -> Iterator[str]:
+    """`ssehub harvest`'s summary: a line per source (its failures by reason, each with what to do, and the pages
+    robots.txt kept it from), then what comes next."""
+    changed = failed = 0
+    for r in reports:
+        c = r["counts"]
+        by_reason = sorted((c.get("failed_by_reason") or {}).items())
+        reasons = ", ".join(f"{k} {v}" for k, v in by_reason)
+        yield (f"{r['source']}: run {r['run_id']}: fetched {c.get('fetched', 0)}, new {c.get('new', 0)}, "
+               f"updated {c.get('updated', 0)}, unchanged {c.get('unchanged', 0) + c.get('not_modified', 0)}, "
+               f"withdrawn {c.get('withdrawn', 0)}, failed {c.get('failed', 0)}" + (f" ({reasons})" if reasons else ""))
+        if c.get("skipped_robots"):
+            yield f"    skipped {c['skipped_robots']}: robots.txt forbids them (stored copies are kept)"
+        for reason, n in by_reason:
+            if what := advice(reason):
+                yield f"    {reason} {n}: {what}"
+        changed += sum(c.get(k, 0) for k in ("new", "updated", "withdrawn", "relocated"))
+        failed += c.get("failed", 0)
+    if failed:
+        yield "The failed URLs: ssehub sources (or the run in /api/harvest/runs)."
+    if changed:
+        yield "Next: ssehub index"
+
 
 def check_sources(path: Path) -> tuple[list[str], int]:
     """Every problem of a sources file (naming source and field), and the number of valid sources."""

@@ -40,7 +40,10 @@ def test_an_exclude_pattern_added_later_withdraws_and_removing_it_brings_back(
     plain = THREE_SITES_SOURCES.format(sitemap="http://127.0.0.1:9", feed="http://127.0.0.1:9", **group.urls)  # type: ignore[attr-defined]
     sources, data = tmp_path / "sources.yaml", tmp_path / "data"
     sources.write_text(plain, encoding="utf-8")
-    _ssehub(data, sources, "harvest", "centre")
+    first = _ssehub(data, sources, "harvest", "centre")
+    # the report says what each failure asks of the curator, and what comes next
+    assert "    http_404 1: the page is gone" in first and "    redirect_loop 1: the URL redirects in a loop" in first
+    assert first.rstrip().endswith("Next: ssehub index") and "The failed URLs: ssehub sources" in first
     _ssehub(data, sources, "index")
     assert "wp-7.html" in _search(data, sources, "platform cooperatives")
 
@@ -62,3 +65,24 @@ def test_an_exclude_pattern_added_later_withdraws_and_removing_it_brings_back(
         assert counts["withdrawn"] == 0 and counts["indexed"] == counts["documents"]
     finally:
         store.close()
+
+
+def test_a_run_s_errors_say_what_to_do(tmp_path: Path) -> None:
+    """/api/harvest/runs/{id} listed each failed URL with a reason code (http_429, no_text, bad_feed) and no word on
+    what to do about it; each error now carries `advice` ('' for a reason with nothing to say)."""
+    from fastapi.testclient import TestClient
+
+    from searchapi.app import create_app
+    from ssehub.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", model_path="hashing", curator_keys="k")
+    store = Store(settings.store_path)
+    run = store.start_run(["news"])
+    for reason in ("http_429", "http_502", "no_text", "something_new"):
+        store.add_run_error(run, "news", f"https://example.org/{reason}", reason, "detail")
+    store.close()
+    with TestClient(create_app(settings)) as client:
+        errors = client.get(f"/api/harvest/runs/{run}", headers={"Authorization": "Bearer k"}).json()["errors"]
+    advice = {e["reason"]: e["advice"] for e in errors}
+    assert "raise the source's `delay`" in advice["http_429"] and "harvest again later" in advice["http_502"]
+    assert "`exclude` pattern" in advice["no_text"] and advice["something_new"] == ""
