@@ -199,7 +199,8 @@ function watch(runId) {
     $("progress-bar").hidden = run.status !== "running";
     $("progress-counts").textContent = countsText(run.counts);
     $("progress-errors").replaceChildren(...run.errors.slice(0, 20).map((e) =>
-      el("li", { text: `${e.source_id || "harvest"}: ${e.url ? e.url + " " : ""}${e.reason}${e.detail ? ` (${e.detail})` : ""}` })));
+      el("li", { text: `${e.source_id || "harvest"}: ${e.url ? e.url + " " : ""}${e.reason}${e.detail ? ` (${e.detail})` : ""}`
+                       + (e.advice ? ` — ${e.advice}` : "") })));
     if (run.status !== "running") {
       clearInterval(state.poll);
       notice(`Harvest ${run.id} ${run.status}.`, run.status === "finished");
