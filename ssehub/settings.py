@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, description="Torch intra-op threads (more than one hurts on 2 cores).")
     embed_backend: str = Field(
         "auto", description="Runs the sentence-transformers model: auto (what the existing index was built with, onnx-int8 "
-        "for a new one), onnx (ONNX Runtime, torch's vectors), onnx-int8 (int8v2: ~1.4x the passages per CPU-second, "
-        "SciFact nDCG@10 within 0.003), or torch; onnx uses torch_threads too."
+        "for a new one), onnx (ONNX Runtime, torch's vectors), onnx-int8 (int8v3: ~1.5x the passages per CPU-second, "
+        "SciFact nDCG@10 within 0.003), onnx-int8v2 (what an index built before v3 keeps), or torch; onnx uses "
+        "torch_threads too."
     )
     sdg_threshold: float = Field(0.0, description="Extra offset on the tagger's per-goal thresholds.")
     curator_keys: str = Field("", description="Comma-separated bearer keys for curator endpoints.")

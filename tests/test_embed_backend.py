@@ -297,7 +297,7 @@ def test_a_failing_onnx_backend_falls_back_to_torch_with_a_log_line(monkeypatch:
 
 
 def test_an_unknown_backend_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="embed_backend 'tensorrt' is not one of auto, onnx, onnx-int8, torch"):
+    with pytest.raises(ConfigError, match="embed_backend 'tensorrt' is not one of auto, onnx, onnx-int8, onnx-int8v2, torch"):
         load_embedder(Settings(embed_backend="tensorrt"))
 
 
@@ -361,3 +361,76 @@ def test_auto_keeps_an_existing_index_in_its_vectors_and_starts_new_ones_in_int8
     converted = pipeline.index(settings.model_copy(update={"embed_backend": "onnx-int8"}), tagger=int8_tagger)
     assert converted["rebuild"] and converted["backend"] == "onnx-int8"
     assert onnxembed.backend_for(settings.index_dir) == "onnx-int8" and load_embedder(settings).name == int8_embedder.name
+
+
+def test_an_int8v2_index_keeps_its_layout_and_a_new_one_runs_v3_without_skip_layer_norm(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, int8_embedder: onnxembed.OnnxEmbedder) -> None:
+    import onnx
+
+    monkeypatch.delenv("SSEHUB_EMBED_BACKEND", raising=False)
+    settings = Settings(data_dir=tmp_path, index_workers=0)
+    v2 = load_embedder(settings.model_copy(update={"embed_backend": "onnx-int8v2"}))
+    assert isinstance(v2, onnxembed.OnnxEmbedder) and v2.name == "all-MiniLM-L6-v2-int8v2" and v2.path != int8_embedder.path
+    assert (int8_embedder.name, int8_embedder.disabled, v2.disabled) == ("all-MiniLM-L6-v2-int8v3", ("SkipLayerNormFusion",), ())
+
+    def fused(embedder: onnxembed.OnnxEmbedder) -> int:
+        nodes = onnx.load(str(onnxembed.optimised(embedder.path, embedder.disabled)), load_external_data=False).graph.node
+        return sum(n.op_type == "SkipLayerNormalization" for n in nodes)
+
+    assert fused(v2) >= 6 and fused(int8_embedder) == 0  # v3's sessions keep Add + LayerNormalization (faster here)
+    got, old = int8_embedder.encode(TEXTS), v2.encode(TEXTS)
+    assert not np.array_equal(got, old) and np.min(np.sum(got * old, axis=1)) > 0.999  # near, yet other vectors
+    store = Store(settings.store_path)
+    for i, text in enumerate(TEXTS[:3]):
+        store.upsert_document(Document(id=f"d{i}", source_id="test", title=f"Document {i}", text=text))
+    store.close()
+    tagger = Tagger(int8_embedder)
+    built = pipeline.index(settings.model_copy(update={"embed_backend": "onnx-int8v2"}), tagger=tagger)
+    assert built["backend"] == "onnx-int8v2" and read_manifest(settings.index_dir)["model"] == v2.name
+    # auto: an index built before v3 keeps int8v2, for its queries and its next runs (nothing re-embedded)
+    assert onnxembed.backend_for(settings.index_dir) == "onnx-int8v2" and load_embedder(settings).name == v2.name
+    again = pipeline.index(settings, tagger=tagger)
+    assert not again["rebuild"] and again["embedded"] == 0 and again["backend"] == "onnx-int8v2"
+    converted = pipeline.index(settings.model_copy(update={"embed_backend": "onnx-int8"}), tagger=tagger)
+    assert converted["rebuild"] and converted["embedded"] == built["embedded"] and converted["backend"] == "onnx-int8"
+    assert onnxembed.backend_for(settings.index_dir) == "onnx-int8" and load_embedder(settings).name == int8_embedder.name
+
+
+def test_the_bias_added_before_the_outliers_keeps_the_sum_and_is_folded_into_the_int8_matmul(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(11)
+    weight, bias = rng.normal(0, 0.05, (64, 32)).astype(np.float32), rng.normal(0, 1, 32).astype(np.float32)
+    x = rng.normal(0, 1, (1, 20, 64)).astype(np.float32)
+    x[..., 5] *= 30
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="layer/dense/MatMul"),
+         helper.make_node("Add", ["b", "y"], ["z"], name="layer/dense/Add")], "biased",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 64])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, None, 32])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+    want = x @ weight + bias
+
+    def adds(bias_first: bool) -> tuple[int, np.ndarray]:
+        """Adds left once ONNX Runtime has optimised the int8 graph, and its output."""
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        exact = onnxembed._split_outliers(model, {"x": np.abs(x[0]).max(axis=0)}, 2)
+        if bias_first:
+            assert onnxembed._bias_first(model) == 1
+            split = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            np.testing.assert_allclose(split.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-4)  # the same sum
+        onnx.save(model, str(tmp_path / "split.onnx"))
+        quantize_dynamic(str(tmp_path / "split.onnx"), str(tmp_path / "int8.onnx"), per_channel=True, reduce_range=True,
+                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], nodes_to_exclude=exact)
+        optimised = onnxembed.optimised(tmp_path / "int8.onnx")
+        nodes = onnx.load(str(optimised)).graph.node
+        out = onnxruntime.InferenceSession(str(optimised), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        optimised.unlink()
+        return sum(n.op_type == "Add" for n in nodes), out
+
+    (before, plain), (after, folded) = adds(False), adds(True)
+    assert (before, after) == (2, 1)  # the bias rides the int8 MatMul's output pass
+    assert np.sqrt(np.mean((folded - want) ** 2)) < 2 * np.sqrt(np.mean((plain - want) ** 2)) + 1e-6

