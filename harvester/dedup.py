@@ -72,18 +72,39 @@ class NearDuplicates:
         self.store = store
         self.threshold = threshold
 
-    def find(self, sig: np.ndarray | None, exclude: str = "") -> Match | None:
-        """The most similar stored document at or above the threshold, if any (None for a text too short)."""
+    def find(self, sig: np.ndarray | None, exclude: str = "", record: str | None = None) -> Match | None:
+        """The most similar stored document at or above the threshold, if any; for a text too short to compare, the
+        document with the very same record (`record`: Document.hash, over title, text, date, authors and type)."""
         if sig is None:
-            return None
+            if record is None:
+                return None
+            key, blob = exact_key(record)
+            same = sorted(d for d, b in self.store.minhash_candidates([key], exclude=exclude).items() if b == blob)
+            return Match(same[0], 1.0) if same else None
         best: Match | None = None
         for doc_id, blob in sorted(self.store.minhash_candidates(band_keys(sig), exclude=exclude).items()):
+            if len(blob) != PERMUTATIONS * 8:
+                continue  # a short text's record key (exact_key), sharing a band key by chance
             score = similarity(sig, np.frombuffer(blob, dtype=np.uint64))
             if score >= self.threshold and (best is None or score > best.similarity):
                 best = Match(doc_id, score)
         return best
 
-    def remember(self, doc_id: str, sig: np.ndarray | None) -> None:
-        """Store a document's signature (a text too short to compare is not stored)."""
+    def remember(self, doc_id: str, sig: np.ndarray | None, record: str | None = None) -> None:
+        """Store a document's signature, or for a text too short to compare its record's key (exact_key)."""
         if sig is not None:
             self.store.set_minhash(doc_id, sig.tobytes(), band_keys(sig))
+        elif record is not None:
+            key, blob = exact_key(record)
+            self.store.set_minhash(doc_id, blob, [key])
+
+
+def exact_key(record: str) -> tuple[int, bytes]:
+    """The band key and stored blob of a short text's whole record, kept in the MinHash tables.
+
+    A text under MIN_SHINGLES is too short to call a near-duplicate (two news items may share a one-line summary), so
+    such a page at a second URL (a second source reaching it, a renamed source, a site moved to another host) was
+    stored as a second document. The very same record (title, text, date, authors, type) is the same document.
+    """
+    digest = hashlib.blake2b(record.encode(), digest_size=8, person=b"ssehub-record")
+    return int.from_bytes(digest.digest(), "big", signed=True), b"record:" + record.encode()

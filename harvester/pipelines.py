@@ -161,9 +161,15 @@ class StorePipeline(_Pipeline):
         sig = None if item.signature is None else np.frombuffer(item.signature, dtype=np.uint64)
         page = dict(status=item.status, etag=item.etag, last_modified=item.last_modified, content_hash=_hash(item.body), error=None)
         near = NearDuplicates(store)
+        parent = self._resolved(item.parent_id) if item.parent_id else None
+        doc = Document(
+            id=item.doc_id, source_id=item.source_id, text=item.text, title=item.title, url=url, lang=item.lang,
+            published=item.published, authors=item.authors, type=item.type, parent_id=parent,
+            licence=spider.source.licence, extra=item.extra,
+        )
         with store.transaction():
             own_stored = bool(store.documents_brief([item.doc_id]))
-            match = None if own_stored else near.find(sig, exclude=item.doc_id)
+            match = None if own_stored else near.find(sig, exclude=item.doc_id, record=doc.hash)
             if match is not None:
                 # The same text is already stored (another site, another URL): one document, one more location.
                 self.aliases[item.doc_id] = match.document_id
@@ -173,16 +179,10 @@ class StorePipeline(_Pipeline):
                 tracker.count("near_duplicates")
                 logger.info("%s: %s is a near-duplicate (%.2f) of %s", item.source_id, item.url, match.similarity, match.document_id)
                 return
-            parent = self._resolved(item.parent_id) if item.parent_id else None
-            doc = Document(
-                id=item.doc_id, source_id=item.source_id, text=item.text, title=item.title, url=url, lang=item.lang,
-                published=item.published, authors=item.authors, type=item.type, parent_id=parent,
-                licence=spider.source.licence, extra=item.extra,
-            )
             result = store.upsert_document(doc)
             store.add_location(item.doc_id, url, item.source_id)
             if result != "unchanged":
-                near.remember(item.doc_id, sig)
+                near.remember(item.doc_id, sig, doc.hash)
             store.record_page(item.url, item.source_id, document_id=item.doc_id, **page)
             self._record_listing(item, item.doc_id)
         tracker.count(result)

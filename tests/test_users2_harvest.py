@@ -86,3 +86,51 @@ def test_a_run_s_errors_say_what_to_do(tmp_path: Path) -> None:
     advice = {e["reason"]: e["advice"] for e in errors}
     assert "raise the source's `delay`" in advice["http_429"] and "harvest again later" in advice["http_502"]
     assert "`exclude` pattern" in advice["no_text"] and advice["something_new"] == ""
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body>"
+            f"<main><article><h1>{title}</h1>{body}</article></main></body></html>")
+
+
+def test_a_short_page_reached_by_two_sources_is_one_document(tmp_path: Path, serve_folders: Callable[..., object]) -> None:
+    """Texts under 20 word 5-grams are too short for MinHash, so the same short page reached by a second source (or
+    a renamed source, or a site moved to another host) was stored as a second document, and both were listed. The
+    very same record (title, text, date, authors, type) is now one document; a different page with the same
+    one-line text keeps its own."""
+    site = tmp_path / "site"
+    (site / "notes").mkdir(parents=True)
+    short = "<p>The cooperative café opens on Saturdays from nine to noon.</p>"
+    (site / "notes" / "cafe.html").write_text(_page("Café hours", short), encoding="utf-8")
+    (site / "notes" / "other.html").write_text(_page("Bakery hours", short), encoding="utf-8")  # same text, not the same
+    (site / "index.html").write_text(_page("Notes", '<a href="/notes/cafe.html">Café</a> <a href="/notes/other.html">Bakery</a>'),
+                                     encoding="utf-8")
+    (site / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
+    group = serve_folders({"site": site})
+    base = group.urls["site"]  # type: ignore[attr-defined]
+    (site / "sitemap.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{base}/notes/cafe.html</loc></url></urlset>", encoding="utf-8")
+    sources, data = tmp_path / "sources.yaml", tmp_path / "data"
+    sources.write_text(f"""sources:
+  - id: by_sitemap
+    kind: sitemap
+    url: {base}/
+    delay: 0
+  - id: by_links
+    kind: crawl
+    url: {base}/
+    start_urls: ['{base}/index.html']
+    documents: ['/notes/[a-z]+\\.html$']
+    delay: 0
+""", encoding="utf-8")
+    _ssehub(data, sources, "harvest", "by_sitemap")
+    _ssehub(data, sources, "harvest", "by_links")
+    store = Store(data / "ssehub.db")
+    try:
+        rows = store.db.execute("SELECT id, title FROM documents WHERE status = 'active' ORDER BY title").fetchall()
+        assert [title for _, title in rows] == ["Bakery hours", "Café hours"], rows
+        cafe = next(doc_id for doc_id, title in rows if title == "Café hours")
+        assert [loc["url"] for loc in store.locations(cafe)] == [f"{base}/notes/cafe.html"]
+    finally:
+        store.close()
