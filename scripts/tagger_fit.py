@@ -69,9 +69,13 @@ def design(feats: np.ndarray, sdg: np.ndarray) -> np.ndarray:
     return feats[np.arange(len(sdg)), sdg - 1]
 
 
-def fit(x: np.ndarray, sdg: np.ndarray, y: np.ndarray, l2: float = L2, goal_l2: float = 4.0) -> dict[str, Any]:
-    """L2-regularised logistic regression by Newton's method: standardised features + per-goal bias + intercept."""
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+def fit(x: np.ndarray, sdg: np.ndarray, y: np.ndarray, l2: float = L2, goal_l2: float = 4.0,
+        weight: np.ndarray | None = None) -> dict[str, Any]:
+    """L2-regularised logistic regression by Newton's method: standardised features + per-goal bias + intercept
+    (`weight`: of each row, 1 by default)."""
+    sw = np.ones(len(x)) if weight is None else weight
+    mean = np.average(x, axis=0, weights=sw)  # weighted, so that a row of weight 2 counts as two rows everywhere
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=sw)) + 1e-6
     xs = (x - mean) / scale
     onehot = np.eye(17)[sdg - 1]
     a = np.hstack([xs, onehot, np.ones((len(x), 1))])
@@ -79,8 +83,8 @@ def fit(x: np.ndarray, sdg: np.ndarray, y: np.ndarray, l2: float = L2, goal_l2: 
     w = np.zeros(a.shape[1])
     for _ in range(50):
         p = 1 / (1 + np.exp(-(a @ w)))
-        grad = a.T @ (p - y) + reg * w
-        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(reg + 1e-9)
+        grad = a.T @ (sw * (p - y)) + reg * w
+        hess = (a * (sw * p * (1 - p))[:, None]).T @ a + np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:
@@ -216,28 +220,155 @@ def parity_split(code: str) -> str:
     return "tune" if siblings.index(code) % 2 == 0 else "report"
 
 
-def parity_probabilities(tagger: Any, lang: str, split: str = "") -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(goal of each UN target text, probabilities (n, 17), detected language) for one language's target texts.
+@dataclass
+class ParityText:
+    """One UN target text featurised by a tagger blind to that target (its probe fitted without it too)."""
 
-    Each text is scored by a tagger blind to its own target (in every language: `Tagger.without_target`): its UN
-    texts are left out of the prototypes, of the word overlap and of the French/Spanish -> English lexicons. Its
-    vector is its prototype vector (the embedder's own output, stored as float16).
-    """
+    code: str
+    lang: str
+    goal: int
+    split: str
+    feats: np.ndarray  # (17, F)
+    detected: str
+
+
+def parity_texts(tagger: Any, probe: ProbeData) -> list[ParityText]:
+    """Every UN target text in en/fr/es, each featurised by a tagger blind to its own target (in every language:
+    `Tagger.without_target`): its UN texts are left out of the prototypes, of the word overlap, of the French/Spanish ->
+    English lexicons and of the e5 probe. Its vector is its prototype vector (the embedder's own output, float16)."""
     from ssehub import sdg
 
     protos = [(t, text) for _, t, text in _all_prototypes()]
     row_of = {(t, text): i for i, (t, text) in enumerate(protos)}
-    goals, probs, langs = [], [], []
-    for code, text in sdg.targets(lang).items():
-        if split and parity_split(code) != split:
-            continue
-        twin = tagger.without_target(code)
-        vec = tagger.proto_vecs[row_of[(code, text)]][None, :]
-        feats, detected = twin.features([text], vec)
-        probs.append(twin.probabilities(feats, detected)[0])
-        goals.append(sdg.goal_of(code))
-        langs.append(str(detected[0]))
-    return np.array(goals), np.array(probs), langs
+    out = []
+    for code in sdg.targets("en"):
+        twin = tagger.without_target(code).with_probe(probe.fit(code), None)
+        for lang in PARITY_LANGS:
+            text = sdg.targets(lang)[code]
+            feats, detected = twin.features([text], tagger.proto_vecs[row_of[(code, text)]][None, :])
+            out.append(ParityText(code, lang, sdg.goal_of(code), parity_split(code), feats[0], str(detected[0])))
+    return out
+
+
+@dataclass
+class ParityResult:
+    """A parity text's goal probabilities and the model that scored it."""
+
+    text: ParityText
+    probs: np.ndarray
+    key: str
+
+
+def parity_results(tagger: Any, probe: ProbeData, dev: DevSet, dev_feats: np.ndarray,
+                   texts: list[ParityText] | None = None) -> list[ParityResult]:
+    """Each UN target text (en/fr/es) scored by a tagger blind to its target, whose `glossed` model is fitted without
+    that target's texts too (`fit_glossed`); English texts get `full` as ever. `texts`: `parity_texts`, if made."""
+    texts = texts or parity_texts(tagger, probe)
+    out = []
+    for code in dict.fromkeys(t.code for t in texts):
+        weights = probe.fit(code)
+        glossed = None
+        if "glossed" in tagger.params:  # else French/Spanish texts get `full`, as before the probe
+            probe_column = with_probe_column(tagger, dev_feats, probe.scores(weights, probe.dev))
+            glossed = fit_glossed(tagger, dev, probe_column, texts, code)
+        twin = tagger.with_probe(weights, glossed)
+        for t in (t for t in texts if t.code == code):
+            feats, langs = t.feats[None], np.array([t.detected])
+            out.append(ParityResult(t, twin.probabilities(feats, langs)[0], str(twin.model_keys(feats, langs)[0])))
+    return out
+
+
+def with_probe_column(tagger: Any, feats: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Features (rows, 17, F) with the e5 probe's column filled in."""
+    from ssehub.tagger import E5_PROBE
+
+    out = feats.copy()
+    out[..., tagger.feature_names().index(E5_PROBE)] = scores
+    return out
+
+
+# The `glossed` model: the dev rows and the French/Spanish UN target texts as the tagger reads them, all 17 goals of
+# each (its own goal true); those rows weigh GLOSSED_ROWS_WEIGHT times the dev rows in all (chosen on the parity tune
+# half among 0.5, 1, 2: see ssehub.tagger.E5_PROBE_FILE).
+GLOSSED_LANGS = ("fr", "es")
+GLOSSED_ROWS_WEIGHT = 1.0
+
+
+def fit_glossed(tagger: Any, dev: DevSet, dev_feats: np.ndarray, texts: list[ParityText], skip: str = "") -> dict[str, Any]:
+    """The `glossed` model fitted on the dev rows (features with their e5 probe column) and the French/Spanish parity
+    texts of every target but `skip`; `full`'s thresholds (the language offsets are calibrated afterwards)."""
+    from ssehub.tagger import E5_PROBE
+
+    full = tagger.params["full"]
+    cols = [*full["columns"], tagger.feature_names().index(E5_PROBE)]
+    rows = [t for t in texts if t.lang in GLOSSED_LANGS and t.code != skip]
+    un_x = np.concatenate([t.feats[:, cols] for t in rows])
+    un_sdg = np.tile(np.arange(1, 18), len(rows))
+    un_y = un_sdg == np.repeat([t.goal for t in rows], 17)
+    x = np.vstack([design(dev_feats, dev.sdg)[:, cols], un_x])
+    weight = np.r_[np.ones(len(dev.sdg)), np.full(len(un_x), GLOSSED_ROWS_WEIGHT * len(dev.sdg) / len(un_x))]
+    model = fit(x, np.r_[dev.sdg, un_sdg], np.r_[dev.label, un_y].astype(float), weight=weight)
+    model["thresholds"], model["columns"] = list(full["thresholds"]), cols
+    return model
+
+
+@dataclass
+class ProbeData:
+    """The e5 probe's training rows: e5 vectors of the UN goal/target/indicator texts in 8 languages (first E5_WORDS
+    words, as the tagger reads a passage) with their goal and target, and the dev texts' e5 vectors."""
+
+    x: np.ndarray
+    goal: np.ndarray
+    target: np.ndarray
+    dev: np.ndarray
+
+    def fit(self, skip: str = "") -> np.ndarray:
+        """Probe weights (385, 17): one-hot ridge over the rows not of target `skip` (nor its indicators)."""
+        from ssehub.tagger import E5_PROBE_RIDGE, solve_map
+
+        keep = self.target != skip
+        a = np.hstack([self.x[keep], np.ones((int(keep.sum()), 1))])
+        return solve_map(a.T @ a, a.T @ np.eye(17)[self.goal[keep] - 1], E5_PROBE_RIDGE).astype(np.float32)
+
+    @staticmethod
+    def scores(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """(rows, 17) probe scores."""
+        return np.hstack([x, np.ones((len(x), 1))]) @ weights
+
+
+def un_texts(src: Path = SHARED_SDG) -> list[tuple[int, str, str]]:
+    """(goal, target code or '' for a goal title, text) of the UN texts in every language of ../shared."""
+    out: list[tuple[int, str, str]] = []
+    for name in ("sdg_goals.csv", "sdg_targets.csv", "sdg_indicators.csv"):
+        with (src / name).open(encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                text = f"{r['short']}. {r['title']}" if name == "sdg_goals.csv" else r["text"]
+                out.append((int(r["goal"]), r.get("target", ""), text))
+    return out
+
+
+def e5_heads(texts: list[str], cache: Path | None) -> np.ndarray:
+    """e5 vectors of the first E5_WORDS words of each text as the tagger makes them (cached in `cache`)."""
+    from ssehub.tagger import E5_WORDS, e5_engine
+
+    heads = [" ".join(t.split()[:E5_WORDS]) for t in texts]
+    key = hashlib.sha1("\n".join(["e5-heads", *heads]).encode("utf-8")).hexdigest()[:16]
+    path = cache / f"e5_heads_{key}.npy" if cache else None
+    if path and path.exists():
+        return np.load(path).astype(np.float64)
+    log.info("e5 vectors of %d texts", len(heads))
+    vectors = e5_engine().encode(heads, kind="passage")
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors)
+    return vectors.astype(np.float64)
+
+
+def probe_data(dev: DevSet, cache: Path | None, src: Path = SHARED_SDG) -> ProbeData:
+    """The e5 probe's training rows and the dev texts' e5 vectors."""
+    rows = un_texts(src)
+    return ProbeData(e5_heads([t for _, _, t in rows], cache), np.array([g for g, _, _ in rows]),
+                     np.array([c for _, c, _ in rows]), e5_heads(dev.texts, cache))
 
 
 def _all_prototypes() -> list[tuple[int, str, str]]:
@@ -246,33 +377,37 @@ def _all_prototypes() -> list[tuple[int, str, str]]:
     return prototypes()
 
 
-def parity_scores(tagger: Any, goals: np.ndarray, probs: np.ndarray, langs: list[str],
-                  extra: dict[str, float] | None = None) -> dict[str, float]:
+def parity_scores(tagger: Any, results: list[ParityResult], extra: dict[str, float] | None = None) -> dict[str, float]:
     """Goal ranked first, goal tagged at all, and tags per text, deciding as the tagger does."""
     from ssehub.tagger import choose_goals
 
     top1 = tagged = ntags = 0
-    for g, p, lang in zip(goals, probs, langs, strict=True):
-        th = tagger.thresholds(lang) + (extra or {}).get(lang, 0.0)
-        chosen = [c for c, _, _ in choose_goals(p[None, :], th[None, :])]
+    for r in results:
+        lang, g = r.text.detected, r.text.goal
+        th = tagger.thresholds(lang, r.key) + (extra or {}).get(lang, 0.0)
+        chosen = [c for c, _, _ in choose_goals(r.probs[None, :], th[None, :])]
         top1 += bool(chosen) and chosen[0] == g
         tagged += int(g in chosen)
         ntags += len(chosen)
-    n = max(len(goals), 1)
-    return {"n": len(goals), "top1": top1 / n, "tagged": tagged / n, "tags_per_text": ntags / n}
+    n = max(len(results), 1)
+    return {"n": len(results), "top1": top1 / n, "tagged": tagged / n, "tags_per_text": ntags / n}
 
 
-def calibrate_languages(tagger: Any, langs: tuple[str, ...] = ("fr", "es")) -> dict[str, float]:
+def parity_subset(results: list[ParityResult], lang: str, split: str = "") -> list[ParityResult]:
+    """The results of one language's texts (of one half of the targets, if given)."""
+    return [r for r in results if r.text.lang == lang and (not split or r.text.split == split)]
+
+
+def calibrate_languages(tagger: Any, results: list[ParityResult], langs: tuple[str, ...] = ("fr", "es")) -> dict[str, float]:
     """Per-language threshold offsets so that French and Spanish UN target texts (tune half) get as many tags as
     the same targets in English: the models are fitted on English rows, and their scores run on another scale in
     other languages. The offsets go to `lang_offset` of the language's model; English keeps 0."""
-    goals, probs, detected = parity_probabilities(tagger, "en", "tune")
-    want = parity_scores(tagger, goals, probs, detected)["tags_per_text"]
+    want = parity_scores(tagger, parity_subset(results, "en", "tune"))["tags_per_text"]
     out = {}
     for lang in langs:
-        goals, probs, detected = parity_probabilities(tagger, lang, "tune")
-        grid = np.round(np.arange(-0.25, 0.2501, 0.01), 2)
-        counts = [parity_scores(tagger, goals, probs, detected, {lang: float(d)})["tags_per_text"] for d in grid]
+        tune = parity_subset(results, lang, "tune")
+        grid = np.round(np.arange(-0.5, 0.2501, 0.01), 2)
+        counts = [parity_scores(tagger, tune, {lang: float(d)})["tags_per_text"] for d in grid]
         best = min(range(len(grid)), key=lambda i: (abs(counts[i] - want), abs(grid[i])))
         out[lang] = float(grid[best])
         log.info("%s: offset %+.2f gives %.2f tags per UN target text (English %.2f)", lang, out[lang], counts[best], want)

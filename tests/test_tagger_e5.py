@@ -67,7 +67,7 @@ def test_french_and_spanish_passages_add_e5_meaning_and_english_ones_are_untouch
     texts = [p[0] for p in PAIRS] + [p[2] for p in PAIRS]
     vectors = tagger.embedder.encode(texts)
     n = len(PAIRS)
-    _, langs, view = tagger.english_view(texts, np.array([p[1] for p in PAIRS] + ["en"] * n), vectors)
+    _, langs, view, _ = tagger.english_view(texts, np.array([p[1] for p in PAIRS] + ["en"] * n), vectors)
     assert list(langs) == ["en"] * 2 * n
     assert np.array_equal(view[n:], vectors[n:])  # English: the same vectors, no e5
     gloss_only = tagger.embedder.encode([tagger.glosser.gloss(t, lang) for t, lang, _ in PAIRS])
@@ -83,5 +83,5 @@ def test_without_the_e5_data_the_gloss_stands_alone(tagger: Tagger) -> None:
     plain = Tagger.__new__(Tagger)
     plain.__dict__.update(tagger.__dict__)
     plain._e5_stats, plain._e5_map = None, None
-    _, _, view = plain.english_view([text], np.array(["fr"]), vec)
+    _, _, view, _ = plain.english_view([text], np.array(["fr"]), vec)
     assert np.allclose(view[0], tagger.embedder.encode([tagger.glosser.gloss(text, "fr")])[0], atol=1e-6)

@@ -126,7 +126,7 @@ def test_french_and_spanish_passages_are_featurised_as_their_english_gloss() -> 
     gloss = tagger.glosser.gloss(texts[0], "fr")
     as_english, _ = tagger.features([gloss], tagger.embedder.encode([gloss]), ["en"])
     words = [i for i, n in enumerate(names) if n.startswith(("lex_", "glex"))]
-    emb = [i for i in range(len(names)) if i not in kw and i not in words]
+    emb = [i for i in range(len(names)) if i not in kw and i not in words and names[i] != "e5_probe"]
     assert np.allclose(feats[0][:, emb], as_english[0][:, emb])
     # Its word overlap mixes the gloss's against the English UN texts with its own words' against the French ones.
     own = tagger.lexicon.similarities(texts[:1], ["fr"])

@@ -146,6 +146,8 @@ def test_french_and_spanish_thresholds_carry_their_calibration() -> None:
     tagger = Tagger(HashingEmbedder())
     full = tagger.params["full"]
     assert set(full["lang_offset"]) == {"fr", "es"}
+    glossed = tagger.params["glossed"]
     for lang in ("fr", "es"):
-        assert np.allclose(tagger.thresholds(lang), np.array(full["thresholds"]) + full["lang_offset"][lang])
+        assert np.allclose(tagger.thresholds(lang, "full"), np.array(full["thresholds"]) + full["lang_offset"][lang])
+        assert np.allclose(tagger.thresholds(lang), np.array(glossed["thresholds"]) + glossed["lang_offset"][lang])
     assert np.allclose(tagger.thresholds("en"), full["thresholds"])
