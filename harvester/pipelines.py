@@ -14,7 +14,7 @@ from harvester.doctype import guess_type
 from harvester.dedup import NearDuplicates
 from harvester.extract import Extracted
 from harvester.items import PageItem
-from harvester.urls import page_document_id
+from harvester.urls import page_document_id, same_site
 from harvester.work import Analyser, default_workers
 from ssehub.models import Document, normalize_url
 
@@ -174,6 +174,9 @@ class StorePipeline(_Pipeline):
                 # The same text is already stored (another site, another URL): one document, one more location.
                 self.aliases[item.doc_id] = match.document_id
                 store.add_location(match.document_id, url, item.source_id)
+                if self._follows(match.document_id, url):
+                    store.set_document_location(match.document_id, url, item.source_id)
+                    tracker.count("relocated")
                 store.record_page(item.url, item.source_id, document_id=match.document_id, **page)
                 self._record_listing(item, match.document_id)
                 tracker.count("near_duplicates")
@@ -189,6 +192,23 @@ class StorePipeline(_Pipeline):
         if item.parent_id:
             tracker.count("attachments")
         logger.debug("%s: %s %s (%s, %s)", item.source_id, result, item.url, doc.lang, doc.type)
+
+    def _follows(self, doc_id: str, url: str) -> bool:
+        """Whether a stored document found again at `url` moves there (its hits then link to `url`, under this source).
+
+        It does when the source moved: the document is this source's, but its URL is on a host the source no longer
+        names (a curator edited `url` after the site moved; the old host is never fetched again, so its hits linked to
+        a dead host for ever). And when the source was renamed: the document is at this very URL under a source id
+        sources.yaml no longer lists (it stayed there, and the renamed source showed 0 documents).
+        """
+        spider = self.spider
+        owner = spider.store.documents_brief([doc_id]).get(doc_id)
+        if owner is None or (normalize_url(owner["url"]) == url and owner["source"] == spider.source.id):
+            return False
+        if owner["source"] == spider.source.id:
+            return not same_site(owner["url"], spider.sites)
+        configured = getattr(spider, "configured_sources", None)
+        return configured is not None and owner["source"] not in configured and normalize_url(owner["url"]) == url
 
     def _record_listing(self, item: PageItem, doc_id: str) -> None:
         """An API record (OAI header, REST entry) is remembered with its own stamp, so an unchanged one is not refetched."""

@@ -70,7 +70,7 @@ def harvest(settings: Settings, source_ids: Sequence[str] | None = None, progres
         logger.warning("no enabled source to harvest in %s", settings.sources)
         return []
     with claimed(store, chosen) as chosen:
-        return _harvest(settings, store, chosen, progress)
+        return _harvest(settings, store, chosen, progress, frozenset(s.id for s in sources))
 
 
 @contextmanager
@@ -104,8 +104,11 @@ def claimed(store: Store, chosen: list[SourceConfig]) -> Iterator[list[SourceCon
             handle.close()  # closing releases the lock
 
 
-def _harvest(settings: Settings, store: Store, chosen: list[SourceConfig], progress: bool) -> list[dict[str, Any]]:
-    """Crawl the chosen (claimed) sources in one Scrapy process; one summary per source."""
+def _harvest(
+    settings: Settings, store: Store, chosen: list[SourceConfig], progress: bool, configured: frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Crawl the chosen (claimed) sources in one Scrapy process; one summary per source. `configured`: the ids
+    sources.yaml lists (a document of another source found again is adopted: harvester/pipelines.py `_follows`)."""
     from scrapy.crawler import Crawler, CrawlerProcess  # heavy; only when a harvest really runs
 
 
@@ -132,7 +135,7 @@ def _harvest(settings: Settings, store: Store, chosen: list[SourceConfig], progr
         # Crawlers built here (for their per-source settings) must install the reactor themselves, once.
         crawler = Crawler(spider_for(src.kind), scrapy_settings(settings, src), init_reactor=i == 0)  # type: ignore[arg-type]
         _watch(crawler, tracker)
-        done = process.crawl(crawler, source=src, store=store, tracker=tracker)
+        done = process.crawl(crawler, source=src, store=store, tracker=tracker, configured_sources=configured)
         done.addErrback(_crawl_failed, tracker)
     try:
         with _progress(trackers, progress):

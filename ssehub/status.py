@@ -64,6 +64,8 @@ def harvest_report(reports: list[dict]) -> Iterator[str]:
         yield (f"{r['source']}: run {r['run_id']}: fetched {c.get('fetched', 0)}, new {c.get('new', 0)}, "
                f"updated {c.get('updated', 0)}, unchanged {c.get('unchanged', 0) + c.get('not_modified', 0)}, "
                f"withdrawn {c.get('withdrawn', 0)}, failed {c.get('failed', 0)}" + (f" ({reasons})" if reasons else ""))
+        if c.get("relocated"):
+            yield f"    relocated {c['relocated']}: stored documents found again here now link here, under this source (the site moved, or the source was renamed)"
         if c.get("skipped_robots"):
             yield f"    skipped {c['skipped_robots']}: robots.txt forbids them (stored copies are kept)"
         for reason, n in by_reason:

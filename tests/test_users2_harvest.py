@@ -134,3 +134,47 @@ def test_a_short_page_reached_by_two_sources_is_one_document(tmp_path: Path, ser
         assert [loc["url"] for loc in store.locations(cafe)] == [f"{base}/notes/cafe.html"]
     finally:
         store.close()
+
+
+FEED = """sources:
+  - id: {id}
+    kind: feed
+    url: {base}/rss.xml
+    delay: 0
+"""
+
+
+def test_documents_follow_a_renamed_source_and_a_site_that_moved(
+    tmp_path: Path, fixture_sites: Path, serve_folders: Callable[..., object],
+) -> None:
+    """A curator renamed `news` to `actu`: the documents stayed under `news` (a source the file no longer lists) and
+    `actu` showed 0 documents. Then the site moved to another host and the curator edited `url`: the documents kept
+    linking to the old host (never fetched again), with the new URLs only among their other locations. Found again,
+    they now move: same ids, the new source, the new URLs; nothing is stored twice."""
+    old = serve_folders({"feed": fixture_sites / "feed"}).urls["feed"]  # type: ignore[attr-defined]
+    sources, data = tmp_path / "sources.yaml", tmp_path / "data"
+    sources.write_text(FEED.format(id="news", base=old), encoding="utf-8")
+    _ssehub(data, sources, "harvest")
+
+    def documents() -> dict[str, tuple[str, str]]:
+        store = Store(data / "ssehub.db")
+        try:
+            return {r[0]: (r[1], r[2]) for r in store.db.execute("SELECT id, source_id, url FROM documents WHERE status = 'active'")}
+        finally:
+            store.close()
+
+    first = documents()
+    assert len(first) >= 3 and {s for s, _ in first.values()} == {"news"}
+    sources.write_text(FEED.format(id="actu", base=old), encoding="utf-8")
+    report = _ssehub(data, sources, "harvest")
+    assert f"relocated {len(first)}" in report, report
+    renamed = documents()
+    assert renamed == {d: ("actu", url) for d, (_, url) in first.items()}
+
+    new = serve_folders({"feed": fixture_sites / "feed"}).urls["feed"]  # type: ignore[attr-defined]
+    sources.write_text(FEED.format(id="actu", base=new), encoding="utf-8")
+    _ssehub(data, sources, "harvest")
+    moved = documents()
+    assert set(moved) == set(first)  # the same documents, none added
+    assert {url.replace(new, old) for _, url in moved.values()} == {url for _, url in first.values()}
+    assert all(url.startswith(new) for _, url in moved.values())
