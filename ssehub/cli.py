@@ -249,7 +249,7 @@ def import_cmd(ctx: click.Context, file: Path, source_id: str) -> None:
 
     Example: ssehub import papers.jsonl --source mylib
     """
-    from ssehub.importer import import_jsonl
+    from ssehub.importer import import_jsonl, nothing_imported
     from ssehub.store import Store
 
     report = import_jsonl(Store(_settings(ctx).store_path), file, source_id)
@@ -257,6 +257,8 @@ def import_cmd(ctx: click.Context, file: Path, source_id: str) -> None:
         click.echo(f"{file}: {message} (skipped)", err=True)
     if len(report.errors) > 50:
         click.echo(f"{file}: ... and {len(report.errors) - 50} more bad lines", err=True)
+    if report.read and report.skipped == report.read:
+        raise nothing_imported(file, report.read)  # nothing was written, not even the source
     click.echo(
         f"{source_id}: read {report.read}, new {report.new}, updated {report.updated}, "
         f"unchanged {report.unchanged}, skipped {report.skipped}. Next: ssehub index"

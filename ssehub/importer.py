@@ -124,14 +124,49 @@ def _parse(raw: bytes) -> object:
         raise ValueError(f"not valid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}") from None
 
 
+MAX_ARRAY_BYTES = 200_000_000  # a file this big that starts with '[' is not read whole to tell an array
+
+
+def _check_not_array(path: Path) -> None:
+    """ImportFormatError for a file of several lines that is one JSON array: its lines were refused one by one, except
+    a last item standing alone on its line (pretty-printed), which was imported: 1 document of N."""
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"[") or path.stat().st_size > MAX_ARRAY_BYTES:
+        return
+    content = path.read_bytes()
+    if b"\n" not in content.strip():
+        return  # one line: refused as a line, and the file as one that imported nothing (nothing_imported)
+    try:
+        whole = json.loads(content.decode("utf-8-sig"))
+    except ValueError:  # not one JSON value: JSON lines whose first line is bad, say
+        return
+    if isinstance(whole, list):
+        raise nothing_imported(path, 0)
+
+
+def nothing_imported(path: Path, read: int) -> ImportFormatError:
+    """The error of a file none of whose lines could be imported (the import ended with 0 documents and exit code 0).
+
+    A JSON array (what most tools call "export as JSON") is named as such, with the command that converts it: its
+    lines were refused one by one ("Expecting value", "Extra data")."""
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        return ImportFormatError(f"{path}: a JSON array, not JSON lines (one object per line): convert it first, e.g. "
+                                 f"jq -c '.[]' {path} > documents.jsonl")
+    return ImportFormatError(f"{path}: none of its {read} lines could be imported (the reasons are above): a JSON-lines "
+                             "file holds one JSON object per line, with at least `id` and `text`")
+
+
 def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
     """Add or update the documents of a JSON-lines file under one source (created as import-only if new)."""
     if not ID_RE.match(source_id):
         raise ImportFormatError(f"source id {source_id!r} must match [a-z0-9_]+")
     if not path.is_file():
         raise ImportFormatError(f"{path}: no such file")
-    if source_id not in store.source_ids():
-        store.upsert_source(SourceConfig(id=source_id, name=source_id, kind="import"), origin="import")
+    _check_not_array(path)
+    new_source = source_id not in store.source_ids()  # created with its first document, so a useless file writes nothing
     report = ImportReport(source=source_id)
     seen: set[str] = set()
     with path.open("rb") as f:
@@ -149,6 +184,9 @@ def import_jsonl(store: Store, path: Path, source_id: str) -> ImportReport:
                 report.errors.append(f"line {number}: {exc}")
                 continue
             seen.add(doc.id)
+            if new_source:
+                store.upsert_source(SourceConfig(id=source_id, name=source_id, kind="import"), origin="import")
+                new_source = False
             outcome = store.upsert_document(doc)
             setattr(report, outcome, getattr(report, outcome) + 1)
     return report

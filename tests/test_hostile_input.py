@@ -98,6 +98,13 @@ BAD_LINE = st.one_of(TEXT.filter(lambda s: "\n" not in s and "\r" not in s and s
                      st.binary(min_size=1, max_size=40).filter(lambda b: b"\n" not in b and b"\r" not in b and b.strip()))
 
 
+def _json_array(content: bytes) -> bool:
+    try:
+        return isinstance(json.loads(content.decode("utf-8-sig")), list)
+    except ValueError:
+        return False
+
+
 @FAST
 @given(lines=st.lists(st.tuples(st.booleans(), GOOD_LINE, BAD_LINE), max_size=12))
 def test_import_keeps_every_good_line_and_raises_nothing_else(tmp_path_factory: pytest.TempPathFactory, lines: list) -> None:
@@ -112,6 +119,10 @@ def test_import_keeps_every_good_line_and_raises_nothing_else(tmp_path_factory: 
     path.write_bytes(b"\n".join(chunks))
     store = Store(tmp / "ssehub.db")
     try:
+        if len(chunks) > 1 and _json_array(path.read_bytes()):  # a whole JSON array is refused as a file, unwritten
+            with pytest.raises(ImportFormatError, match="a JSON array, not JSON lines"):
+                import_jsonl(store, path, "hostile")
+            return
         report = import_jsonl(store, path, "hostile")
         kept = {r[0] for r in store.db.execute("SELECT json_extract(extra, '$.import_id') FROM documents").fetchall()}
     finally:

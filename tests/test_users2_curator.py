@@ -66,3 +66,23 @@ def test_lines_from_mixed_tools_are_read_or_refused_with_what_to_do(tmp_path: Pa
     again = import_jsonl(store, path, "mixed")  # nothing stored is lost or doubled by a second import
     assert (again.new, again.unchanged, again.skipped) == (0, 2, 2) and store.counts()["documents"] == 2
     store.close()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ('[\n  {"id": "1", "text": "a"},\n  {"id": "2", "text": "b"}\n]\n', "a JSON array, not JSON lines"),
+    ('[{"id": "1", "text": "a"}, {"id": "2", "text": "b"}]\n', "jq -c '.[]'"),
+    ("id,text\n1,hello\n2,world\n", "none of its 3 lines could be imported"),
+])
+def test_a_file_of_no_usable_line_fails_and_writes_nothing(tmp_path: Path, content: str, says: str) -> None:
+    """A JSON array ("export as JSON") or a CSV had every line refused one by one, then '0 new' and exit code 0, and
+    an import-only source was created for nothing. It is now one error line, exit 1, and no source."""
+    path = tmp_path / "export.json"
+    path.write_text(content, encoding="utf-8")
+    data = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["--data", str(data), "import", str(path), "--source", "mylib"])
+    assert result.exit_code == 1 and says in result.output and result.output.count("error: ") == 1, result.output
+    store = Store(data / "ssehub.db")
+    try:
+        assert "mylib" not in store.source_ids() and store.counts()["documents"] == 0
+    finally:
+        store.close()
