@@ -340,7 +340,10 @@ class Searcher:
                 browsed = sorted(d for d in self._filter_ids(filters, None) if constraint.admits(d))
                 return Ranking(self._newest_first(browsed))  # browse order: newest first, then by id
             allowed = self._filter_ids(filters, [d for d in constraint.allowed if constraint.admits(d)])
-            return Ranking(self._newest_first(list(allowed)))
+            # sorted: a set's order follows the process's string hash seed, so documents of one date came in another
+            # order from each `serve --workers N` process, and a cursor's next page from another one repeated or
+            # skipped some; ties now go by id, as in browsing
+            return Ranking(self._newest_first(sorted(allowed)))
         if mode == "keyword":
             return self._keyword(parsed, filters, constraint)
         if mode == "semantic":
