@@ -27,6 +27,7 @@ class Timed:
     """A site handler that answers document pages after `latency` seconds and records when each request ran."""
 
     latency: float
+    name: str = ""  # in each page's title: two sites' identical pages are one document with two locations
     faults: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)  # path -> answers before the page
     hits: list[tuple[str, float, float, int]] = field(default_factory=list)  # (path, start, end, status)
     in_flight: int = 0
@@ -53,7 +54,7 @@ class Timed:
         words = " ".join(WORDS[(n + k) % len(WORDS)] for k in range(60))
         return Reply(
             200,
-            f"<html><head><title>Document {request.path}</title></head><body><article><h1>Document</h1>"
+            f"<html><head><title>Document {request.path}</title></head><body><article><h1>Document {self.name}</h1>"
             f"<p>Record {request.path}. {words}.</p></article></body></html>",
             {"Content-Type": "text/html"},
         )
@@ -97,7 +98,7 @@ def source(name: str, url: str, delay: float) -> str:
 
 def test_concurrency_per_source_retry_after_and_backoff(tmp_path: Path) -> None:
     """Two sources crawled at once, each capped at two requests in flight; a 429 waits its Retry-After; 5xx back off."""
-    sites = {name: Timed(latency=0.25) for name in ("a", "b")}
+    sites = {name: Timed(latency=0.25, name=name) for name in ("a", "b")}
     sites["a"].faults = {"/docs/busy.html": [(429, {"Retry-After": "1"})], "/docs/flaky.html": [(503, {}), (503, {})]}
     write_site(tmp_path / "a", 8, extra=("/docs/busy.html", "/docs/flaky.html"))
     write_site(tmp_path / "b", 8)
