@@ -126,6 +126,9 @@ def _harvest(
     logging.getLogger("scrapy").setLevel(base["LOG_LEVEL"])
     for name in REPEATING_LOGGERS:  # after that setup, which resets the levels of Scrapy's own loggers
         logging.getLogger(name).setLevel(logging.ERROR)
+    # trafilatura's own complaints come at ERROR ("parsed tree length: 0", "empty HTML tree"), in this process and in
+    # the extraction workers it forks, for a page the run already counts as no_text with its URL and what to do.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     trackers: list[RunTracker] = []
     for i, src in enumerate(chosen):
         tracker = RunTracker(store, store.start_run([src.id]), src.id)
