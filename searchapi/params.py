@@ -69,9 +69,6 @@ class EmptyParams:
         await self.app(scope, receive, send)
 
 
-_single: dict[int, frozenset[str]] = {}  # id(route) -> its one-value parameters (routes live as long as the process)
-
-
 async def given_once(request: Request) -> None:
     """An app-wide dependency: RequestValidationError (422) naming each one-value parameter of the matched route that
     is given more than once. Costs a byte search unless a query string has several parts."""
@@ -82,9 +79,10 @@ async def given_once(request: Request) -> None:
     route = request.scope.get("route")
     if not twice or not isinstance(route, APIRoute):
         return
-    single = _single.get(id(route))
+    single = getattr(route, "ssehub_single_valued", None)  # kept on the route: computed once per route
     if single is None:
-        single = _single[id(route)] = single_valued(route)
+        single = single_valued(route)
+        route.ssehub_single_valued = single  # type: ignore[attr-defined]
     errors = [
         {"type": "repeated", "loc": ("query", name), "input": values,
          "msg": f"'{name}' takes one value and was given {len(values)} ({', '.join(map(repr, values))}): give it once"}
