@@ -1,6 +1,6 @@
 """SDG tagger: passage similarity to the UN goal/target texts, stemmed word overlap with them and public keyword
-queries (French/Spanish passages read as their English gloss), scored by small logistic models fitted on the labelled
-dev set (`scripts/build_tagger_data.py`).
+queries (French/Spanish passages read as their English gloss, plus a linear probe on their multilingual-e5 vector),
+scored by small logistic models fitted on the labelled dev set (`scripts/build_tagger_data.py`).
 """
 
 from __future__ import annotations
@@ -78,8 +78,11 @@ OWN_WORDS_WEIGHT = 0.7
 # 0.795 / 0.932, 0.761 / 0.920; with it (UN rows weighing as much as the dev rows, 0.5 / 1 / 2) 0.773 / 0.909,
 # 0.773 / 0.932; 0.807 / 0.932, 0.795 / 0.943; 0.795 / 0.932, 0.784 / 0.932. Probe ridge 1 (0.1 / 1 / 10: mean
 # reciprocal rank of the probe alone fr 0.789 / 0.812 / 0.740). English dev CV with the probe as one more column
-# (10 fold seeds): 90.90 / 0.907 / worst SDG 80.5 -> 91.32 / 0.911 / 82.1, but an e5 vector of every English passage
-# costs ~44 ms of CPU, so English passages do not use it.
+# (10 fold seeds, probe fitted on UN texts only): 90.90 / 0.907 / worst SDG 80.5 (lowest 79.3) -> 91.32 / 0.911 / 82.1
+# (80.6), but not robustly (an e5 head of 16 / 24 / 32 words instead of 48: 91.32 / 90.79 / 90.86, worst 81.7 / 81.4 /
+# 81.7), and an e5 vector of every English passage costs ~44 ms of CPU (15 / 21 / 30 ms for those heads; `ssehub index`
+# makes one per document, not per passage), so English passages do not use it. A MiniLM probe adds nothing (90.80).
+# Dev rows as probe training rows: MRR fr 0.812 -> 0.815 alone, not tried in the stack.
 E5_PROBE_FILE = "data/sdg_e5_probe.npz"
 E5_PROBE = "e5_probe"  # its feature's name
 E5_PROBE_RIDGE = 1.0
