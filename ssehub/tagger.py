@@ -384,8 +384,9 @@ class Tagger:
     def thresholds(self, lang: str, key: str = "") -> np.ndarray:
         """Per-goal decision thresholds of a model (by default the language's), plus the configured offset and the
         language's calibration offset (fitted on parallel UN texts so that a French or Spanish text gets as many tags
-        as the same content in English: `scripts/build_tagger_data.py`)."""
-        model = self.params[key or MODEL_OF_LANG.get(lang, "similarity")]
+        as the same content in English: `scripts/build_tagger_data.py`); `full`'s where there is no `glossed` model."""
+        key = key or MODEL_OF_LANG.get(lang, "similarity")
+        model = self.params[key if key in self.params else "full"]
         return np.asarray(model["thresholds"], np.float32) + self.offset + model.get("lang_offset", {}).get(lang, 0.0)
 
     # -- tagging ----------------------------------------------------------------------------

@@ -150,4 +150,6 @@ def test_french_and_spanish_thresholds_carry_their_calibration() -> None:
     for lang in ("fr", "es"):
         assert np.allclose(tagger.thresholds(lang, "full"), np.array(full["thresholds"]) + full["lang_offset"][lang])
         assert np.allclose(tagger.thresholds(lang), np.array(glossed["thresholds"]) + glossed["lang_offset"][lang])
+        plain = tagger.with_probe(None, None)  # a tagger without the `glossed` model (another embedding model's weights)
+        assert np.allclose(plain.thresholds(lang), tagger.thresholds(lang, "full"))
     assert np.allclose(tagger.thresholds("en"), full["thresholds"])
