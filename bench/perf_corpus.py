@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "data" / "bench"
 SITES = ROOT / "ssehub" / "demo" / "sites"
-MODEL = "all-MiniLM-L6-v2-int8v2"  # what a new index holds by default (embed_backend auto: int8v2 passages and queries)
+MODEL = "all-MiniLM-L6-v2-int8v3"  # what a new index holds by default (embed_backend auto: int8v3 passages and queries)
 TOPICS = 192
 WORDS_PER_PASSAGE = 120
 PASSAGES_PER_DOC = 4
@@ -68,7 +68,7 @@ def topic_passages(rng: np.random.Generator) -> list[list[str]]:
 
 
 def topic_vectors(topics: list[list[str]]) -> np.ndarray:
-    """Real MiniLM (int8v2, the default) embeddings of the topic passages (cached; ~15 s on one core)."""
+    """Real MiniLM (int8v3, the default) embeddings of the topic passages (cached; ~15 s on one core)."""
     path = CACHE / f"topics-{_code_key()}.npy"
     if path.exists():
         return np.load(path)
