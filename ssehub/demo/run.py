@@ -62,7 +62,11 @@ def run_demo(settings: Settings, port: int, serve: bool = True) -> None:
         click.echo(f"demo sites: {', '.join(urls.values())}")
         started = time.monotonic()
         cmd = [sys.executable, "-m", "ssehub", "--data", str(settings.data_dir), "--sources", str(sources_file), "harvest"]
-        if subprocess.run(cmd, check=False).returncode != 0:
+        done = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True)
+        for line in done.stdout.splitlines():  # its summary, less the advice to run `ssehub index`: the demo does next
+            if not line.startswith("Next: "):
+                click.echo(line)
+        if done.returncode != 0:
             raise SourceError("the demo harvest failed (see the messages above)")
         click.echo(f"harvested in {time.monotonic() - started:.1f} s")
         from indexer.pipeline import index
