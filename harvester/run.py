@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -16,6 +15,7 @@ from harvester.config import scrapy_settings
 from harvester.spiders import SPIDERS, spider_for
 from harvester.tracker import RunTracker
 from ssehub.errors import ConfigError, SourceError
+from ssehub.filelock import try_hold
 from ssehub.models import normalize_url
 from ssehub.settings import Settings
 from ssehub.sources import SourceConfig, load_sources
@@ -85,11 +85,8 @@ def claimed(store: Store, chosen: list[SourceConfig]) -> Iterator[list[SourceCon
     busy: list[str] = []
     try:
         for src in chosen:
-            handle = open(store.path.with_name(f"{store.path.name}.harvest-{src.id}.lock"), "a+b")  # noqa: SIM115
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+            handle = try_hold(store.path.with_name(f"{store.path.name}.harvest-{src.id}.lock"))
+            if handle is None:
                 run = store.last_run(src.id)
                 busy.append(f"source {src.id} is already being harvested" + (f" (run {run['id']})" if run else ""))
                 continue

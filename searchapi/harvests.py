@@ -15,7 +15,6 @@ request stays "running" until the index run ends; a running server picks up the 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import subprocess
@@ -24,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from ssehub.filelock import try_hold
 from ssehub.settings import Settings
 from ssehub.status import advice
 from ssehub.store import Store
@@ -79,13 +79,7 @@ class Harvests:
 
     def _try_lock(self) -> IO[bytes] | None:
         """The request lock, open and held (closing the file releases it), or None when another process holds it."""
-        handle = open(self._lock_path, "ab")  # noqa: SIM115 - returned open: the lock lasts as long as the file
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        return handle
+        return try_hold(self._lock_path)
 
     def _elsewhere(self) -> int | None:
         """Id of a harvest request another worker process is running (its lock is held), or None."""

@@ -147,16 +147,14 @@ def _one_index_run(settings: Settings) -> Iterator[None]:
     """Hold the data folder's index lock, waiting for another `ssehub index` to finish first: two at once (a cron job
     and a curator, say) each chunked, embedded and tagged the same new documents (60 documents: 120 passages embedded
     twice, both runs exit 0). The second now indexes only what the first left."""
-    import fcntl
+    from ssehub.filelock import held
 
-    with open(settings.store_path.with_name(settings.store_path.name + ".index.lock"), "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            click.echo(f"waiting for another `ssehub index` on {settings.data_dir} to finish; "
-                       "this run then indexes what it left", err=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock, also when the process is killed
+    def waiting() -> None:
+        click.echo(f"waiting for another `ssehub index` on {settings.data_dir} to finish; "
+                   "this run then indexes what it left", err=True)
+
+    with held(settings.store_path.with_name(settings.store_path.name + ".index.lock"), waiting):
+        yield
 
 
 def prebuild_keyword(settings: Settings) -> int:

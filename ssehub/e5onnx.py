@@ -258,7 +258,8 @@ def layout_settings(layout: str) -> dict[str, Any]:
 def graph_path(model: E5File, int8: bool = False, layout: str = "") -> Path:
     """The cached encoder graph for this model file (fp32, or int8 in `layout`, the newest if not given, quantised
     from it), made first if missing: exported in a child process."""
-    from ssehub.onnxembed import _locked, _write_atomically, cache_dir
+    from ssehub.filelock import held, write_atomically
+    from ssehub.onnxembed import cache_dir
 
     int8_settings = layout_settings(layout or INT8_SUFFIX)
     settings = EXPORT_SETTINGS | ({"int8": int8_settings, "calibration": calibration_texts()} if int8 else {})
@@ -266,15 +267,15 @@ def graph_path(model: E5File, int8: bool = False, layout: str = "") -> Path:
     target = cache_dir() / f"{NAME}-{'int8' if int8 else 'fp32'}-{key}.onnx"
     if target.is_file():
         return target
-    with _locked(target.with_suffix(".lock")):
+    with held(target.with_suffix(".lock")):
         if target.is_file():
             return target
         t0 = time.perf_counter()
         if int8:
             source = graph_path(model)
-            _write_atomically(target, lambda tmp: _quantise(model, source, Path(tmp), int8_settings))
+            write_atomically(target, lambda tmp: _quantise(model, source, Path(tmp), int8_settings))
         else:
-            _write_atomically(target, lambda tmp: _export(model.path, Path(tmp)))
+            write_atomically(target, lambda tmp: _export(model.path, Path(tmp)))
         log.info("made %s to %s in %.1f s (once; cached)", NAME, target, time.perf_counter() - t0)
     return target
 

@@ -441,9 +441,9 @@ def load_word_lookup(encode: Callable[[list[str]], np.ndarray], folder: Path) ->
 
 def _make_word_vectors(path: Path, english: list[str], encode: Callable[[list[str]], np.ndarray]) -> None:
     """Encode the English words and save them int8 by row at `path` (atomically, under a lock)."""
-    from ssehub.onnxembed import _locked, _write_atomically
+    from ssehub.filelock import held, write_atomically
 
-    with _locked(path.with_suffix(".lock")):
+    with held(path.with_suffix(".lock")):
         if path.is_file():  # made by another process while this one waited
             return
         log.info("making the e5 vectors of %d English words for French/Spanish word look-ups (once): %s", len(english), path)
@@ -454,7 +454,7 @@ def _make_word_vectors(path: Path, english: list[str], encode: Callable[[list[st
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, vectors=rows, scale=scale)
 
-        _write_atomically(path, write)
+        write_atomically(path, write)
 
 
 def words_key(english: Sequence[str]) -> str:

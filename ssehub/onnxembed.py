@@ -17,12 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ssehub.filelock import held, write_atomically
 
 log = logging.getLogger(__name__)
 # Part of the cache key: change it with anything below that changes the exported or quantised graph.
@@ -115,30 +116,6 @@ def mean_pooled(folder: Path) -> bool:
     return bool(config.get("pooling_mode_mean_tokens")) and not others and kinds <= {"Transformer", "Pooling", "Normalize"}
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock across processes (released when the file closes, even if the process dies)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def _write_atomically(target: Path, write: Any) -> None:
-    """Call write(tmp_path), then rename onto target: readers see no file or a whole one."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the graph from other users of a shared cache
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def cpu_session(path: Path, threads: int, disabled: Sequence[str] = ()) -> Any:
     """An ONNX Runtime CPU session of `threads` intra-op threads, fully optimised but for the `disabled` optimisers,
     whose idle threads do not spin (they would spin on the other core, which the index workers or the server need);
@@ -175,9 +152,9 @@ def optimised(path: Path, disabled: Sequence[str] = ()) -> Path:
                                      disabled_optimizers=list(disabled))
 
     try:
-        with _locked(target.with_suffix(".lock")):
+        with held(target.with_suffix(".lock")):
             if not target.is_file():
-                _write_atomically(target, write)
+                write_atomically(target, write)
     except OSError as exc:  # a read-only cache: the plain graph gives the same vectors, a little slower to open
         log.info("ONNX Runtime's optimised copy of %s not saved (%s)", path.name, exc)
         return path
@@ -436,15 +413,15 @@ def graph_path(folder: Path, name: str, int8: bool = False, layout: str = "") ->
     target = cache_dir() / f"{name}-{'int8' if int8 else 'fp32'}-{key}.onnx"
     if target.is_file():
         return target
-    with _locked(target.with_suffix(".lock")):
+    with held(target.with_suffix(".lock")):
         if target.is_file():  # another process exported it while this one waited
             return target
         t0 = time.perf_counter()
         if int8:
             source = graph_path(folder, name, int8=False)
-            _write_atomically(target, lambda tmp: _quantise(source, Path(tmp), folder, int8_settings))
+            write_atomically(target, lambda tmp: _quantise(source, Path(tmp), folder, int8_settings))
         else:
-            _write_atomically(target, lambda tmp: _export(folder, Path(tmp)))
+            write_atomically(target, lambda tmp: _export(folder, Path(tmp)))
         log.info("exported %s to %s in %.1f s (once; cached)", name, target, time.perf_counter() - t0)
     return target
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ssehub.errors import NotFound, StoreError
+from ssehub.filelock import held
 from ssehub.migrations import migrations
 from ssehub.models import Chunk, Document
 from ssehub.sources import SourceConfig
@@ -114,7 +115,7 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=30000")
         if migrate:
-            with self._lock, _file_lock(self.path.with_name(self.path.name + ".lock")):
+            with self._lock, held(self.path.with_name(self.path.name + ".lock")):  # two processes opening a new store: one migrates
                 migrations.apply(db)
         db.execute(EFFECTIVE_TAGS)
         with self._lock:
@@ -616,7 +617,7 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Counts of sources, documents, chunks and tagged documents."""
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        one = lambda sql: self.db.execute(sql).fetchone()[0]
         return {
             "sources": one("SELECT COUNT(*) FROM sources"),
             "documents": one("SELECT COUNT(*) FROM documents WHERE status = 'active'"),
@@ -1087,19 +1088,6 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock across processes, so that two processes opening a new store do not both migrate it."""
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:

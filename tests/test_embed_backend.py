@@ -280,7 +280,7 @@ def test_sessions_open_on_a_pre_optimised_copy_with_the_same_vectors(tmp_path: P
     def read_only(target: Path, write: object) -> None:
         raise PermissionError(13, "Read-only file system", str(target))
 
-    monkeypatch.setattr(onnxembed, "_write_atomically", read_only)
+    monkeypatch.setattr(onnxembed, "write_atomically", read_only)
     assert onnxembed.optimised(graph) == graph and not copy.exists()  # a cache it cannot write: the graph as exported
 
 
