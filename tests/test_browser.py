@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/ (git-ignored).
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import threading
@@ -423,3 +424,20 @@ def test_widget_without_an_answer_says_so_and_tells_the_webmaster_why(site: Site
     expect(status).to_have_text("Search failed: the search service cannot be reached")
     host_origin = site.host_page.split("/widget-host.html")[0]
     assert any("SSEHUB_CORS_ORIGINS" in text and host_origin in text for text in logged), logged
+
+
+def test_widget_on_a_hub_not_indexed_yet_tells_readers_to_come_back(site: Site, page: Any) -> None:
+    """The API's 409 for documents stored but never indexed says to run `ssehub index`: advice for the operator, which
+    the widget showed to the hub's readers. They now read that the search is being prepared; the console keeps it."""
+    from playwright.sync_api import expect
+
+    advice = "documents are stored but none is indexed yet, so no query can find them: run `ssehub index`"
+    warned: list[str] = []
+    page.on("console", lambda message: warned.append(message.text) if message.type == "warning" else None)
+    page.route(site.base + "/api/search?**", lambda route: route.fulfill(
+        status=409, content_type="application/json", body=json.dumps({"detail": advice})))
+    page.goto(site.host_page)
+    status = page.locator("[data-ssehub-widget] .status")
+    expect(status).to_have_text("Search failed: the search is being prepared; please try again later")
+    assert "ssehub index" not in status.inner_text()
+    assert any(advice in text for text in warned), warned

@@ -17,15 +17,18 @@
   const limit = Math.min(50, Math.max(1, parseInt(data.limit, 10) || 5));
   const LABELS = {
     en: { search: "Search", placeholder: "Search the SSE library", goals: "Goals", sources: "Sources", prev: "Previous",
-          next: "Next", none: "No documents match.", failed: "Search failed", unreachable: "the search service cannot be reached", found: (n) => `${n} document${n === 1 ? "" : "s"}`,
+          next: "Next", none: "No documents match.", failed: "Search failed", unreachable: "the search service cannot be reached",
+          notReady: "the search is being prepared; please try again later", found: (n) => `${n} document${n === 1 ? "" : "s"}`,
           page: (p, n) => `Page ${p} of ${n}`, by: "SSE Hub" },
     fr: { search: "Rechercher", placeholder: "Chercher dans la bibliothèque ESS", goals: "Objectifs", sources: "Sources",
           prev: "Précédent", next: "Suivant", none: "Aucun document ne correspond.", failed: "La recherche a échoué",
           unreachable: "le service de recherche est injoignable",
+          notReady: "la recherche est en préparation ; réessayez plus tard",
           found: (n) => `${n} document${n > 1 ? "s" : ""}`, page: (p, n) => `Page ${p} sur ${n}`, by: "SSE Hub" },
     es: { search: "Buscar", placeholder: "Buscar en la biblioteca de ESS", goals: "Objetivos", sources: "Fuentes",
           prev: "Anterior", next: "Siguiente", none: "Ningún documento coincide.", failed: "La búsqueda falló",
           unreachable: "no se puede contactar el servicio de búsqueda",
+          notReady: "la búsqueda se está preparando; inténtelo más tarde",
           found: (n) => `${n} documento${n === 1 ? "" : "s"}`, page: (p, n) => `Página ${p} de ${n}`, by: "SSE Hub" },
   };
   const uiLang = LABELS[data.uiLang] ? data.uiLang : LABELS[preset.lang[0]] ? preset.lang[0] : "en";
@@ -166,7 +169,7 @@
       const response = await fetch(`${endpoint}/api/search?${query(page)}`, { signal });
       const body = await response.json().catch(() => null);
       if (ticket !== latest) return;
-      if (!response.ok || body === null) throw new Error(problem(response, body));
+      if (!response.ok || body === null) throw Object.assign(new Error(problem(response, body)), { status: response.status });
       state.page = page;
       state.cursors[page + 1] = body.next_cursor;
       q(".results").replaceChildren(...body.results.map(hit));
@@ -183,6 +186,9 @@
         q(".status").textContent = `${t.failed}: ${t.unreachable}`;
         console.error(`ssehub widget: no answer from ${endpoint} (${err.message}). If it is up, add this page's ` +
                       `origin ${location.origin} to the server's SSEHUB_CORS_ORIGINS.`);
+      } else if (err.status === 409) {  // documents stored, none indexed yet: the API's advice is for the hub's operator
+        q(".status").textContent = `${t.failed}: ${t.notReady}`;
+        console.warn(`ssehub widget: ${err.message}`);
       } else q(".status").textContent = `${t.failed}: ${err.message}`;
     }
   }
