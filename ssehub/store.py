@@ -777,13 +777,15 @@ class Store:
 
     # ==== search section (owner: search issue 5; constraints, typo vocabulary, date order) ====
 
-    def keyword_documents(self, match: str, limit: int = 100_000) -> set[str]:
-        """Ids of documents with at least one chunk matching an FTS5 expression (for required and excluded terms)."""
+    def keyword_documents(self, match: str, limit: int | None = None) -> set[str]:
+        """Ids of documents with at least one chunk matching an FTS5 expression (for required and excluded terms); all
+        of them unless `limit` says how many are enough (a typo check asks for one). They were cut at 100,000, so in a
+        library of more a common excluded word (`-cooperative`) let the rest through, and a common phrase lost results."""
         try:
             rows = self.db.execute(
                 """SELECT DISTINCT c.document_id FROM chunks_fts f JOIN chunks c ON c.id = f.rowid
                    WHERE chunks_fts MATCH ? LIMIT ?""",
-                [match, limit],
+                [match, -1 if limit is None else limit],
             ).fetchall()
         except sqlite3.OperationalError as exc:
             raise ValueError(f"bad keyword query: {exc}") from None

@@ -18,6 +18,7 @@ from ssehub.cli import cli
 from ssehub.embed import HashingEmbedder
 from ssehub.models import Document
 from ssehub.settings import Settings
+from ssehub.sources import SourceConfig
 from ssehub.store import Filters, Store
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -157,3 +158,19 @@ def test_an_author_list_is_in_the_same_order_in_every_process(search_corpus: Sea
     for searcher in (fast, slow):
         first = [h["id"] for h in searcher.search('author:"A. Author"', mode="keyword", limit=5)["results"]]
         assert first == ["tie-0", "tie-2", "tie-3", "tie-5", "tie-7"]
+
+
+def test_an_exclusion_or_a_phrase_holds_however_many_documents_have_the_word(tmp_path: Path) -> None:
+    """Documents with a query's word were looked up 100,000 at most, so in a larger library `-cooperative` let the
+    rest through and `"cooperative"` dropped them from its results."""
+    from searchapi.constraint import constraint_of
+    from searchapi.query import parse
+
+    n = 100_050
+    store = Store(tmp_path / "ssehub.db")
+    store.upsert_source(SourceConfig(id="big", name="big", kind="import"), origin="import")
+    docs = [{"id": f"d{i}", "source_id": "big", "text": "social cooperative"} for i in range(n)]
+    chunks = [(i + 1, f"d{i}", 0, "", "social cooperative", b"", "m") for i in range(n)]
+    store.bulk_load(docs, chunks, keyword_rows=[(i + 1, "", "social cooperative") for i in range(n)])
+    assert len(constraint_of(parse("housing -cooperative"), store).excluded) == n
+    assert len(constraint_of(parse('"social cooperative"'), store).allowed or ()) == n
