@@ -107,19 +107,15 @@ class Harvests:
                 raise HarvestBusy(f"{what}; wait for it or watch /api/harvest/runs" + (f"/{busy}" if busy else ""))
             run_id = self.store.start_run(source_ids, kind=REQUEST_KIND)
             self._held[run_id] = handle
-            self._index_after[run_id] = index
             log_path = self.settings.data_dir / "logs" / f"harvest-{run_id}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
-                   "--sources", str(self.settings.sources), "harvest", *source_ids]
             try:
-                with open(log_path, "wb") as err:
-                    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                            env=child_env(self.settings))
+                proc = self._spawn(log_path, "wb", "harvest", *source_ids)
             except BaseException:
                 self._held.pop(run_id).close()
                 raise
             self._procs[run_id] = proc
+            self._index_after[run_id] = index
         log.info("harvest %s started (pid %s): %s", run_id, proc.pid, " ".join(source_ids) or "all enabled sources")
         follower = threading.Thread(target=self._follow, args=(run_id, proc, log_path), name=f"harvest-{run_id}", daemon=True)
         self._followers.append(follower)
@@ -154,17 +150,22 @@ class Harvests:
     def _index(self, run_id: int, log_path: Path) -> int | None:
         """Run `ssehub index` for a request whose harvest ended; its exit code, or None when the server is stopping.
         Its stderr follows the harvest's in the request's log."""
-        cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
-               "--sources", str(self.settings.sources), "index"]
         with self._lock:
             if self._stopping:
                 return None
-            with open(log_path, "ab") as err:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                        env=child_env(self.settings))
+            proc = self._spawn(log_path, "ab", "index")
             self._procs[run_id] = proc  # running() and stop_all() now see the index run
         log.info("harvest %s: indexing what it stored (pid %s)", run_id, proc.pid)
         return proc.wait()
+
+    def _spawn(self, log_path: Path, mode: str, *args: str) -> subprocess.Popen[bytes]:
+        """`ssehub ARGS` on this server's data folder and sources file, its stderr into the request's log (`mode` "wb"
+        starts the log, "ab" adds to it)."""
+        cmd = [sys.executable, "-m", "ssehub", "--data", str(self.settings.data_dir),
+               "--sources", str(self.settings.sources), *args]
+        with open(log_path, mode) as err:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                    env=child_env(self.settings))
 
     def _record_failure(self, run_id: int, log_path: Path, reason: str, code: int) -> None:
         """A request's error naming the step that failed and the last `error:` line it wrote (else its last line)."""
